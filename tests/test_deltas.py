@@ -1,0 +1,129 @@
+"Fast checks of `unified_delta_tuning.deltas` through the installed package: sizes, parity, gradients, generation, bad input."
+import copy
+
+import pytest
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel, T5Config, T5ForConditionalGeneration
+
+from unified_delta_tuning.deltas import (METHODS, PAPER_SIZES, DeltaSpec, check_theta, delta_size, delta_spec,
+                                         equal_sizes, model_family, use_delta)
+
+
+def tiny_t5():
+    torch.manual_seed(0)
+    m = T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
+                                            num_decoder_layers=2, feed_forward_proj="gated-gelu",
+                                            decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2: p.normal_(0, 0.5)
+    return m.eval().requires_grad_(False)
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    return BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                intermediate_size=64)).eval().requires_grad_(False)
+
+
+X = torch.randint(2, 64, (2, 7), generator=torch.Generator().manual_seed(1))
+AM = torch.ones_like(X); AM[1, 5:] = 0
+Y = torch.randint(2, 64, (2, 5), generator=torch.Generator().manual_seed(2))
+
+
+def nonzero(spec, seed=0):
+    return spec.init + 0.3 * torch.randn(spec.D, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def t5():
+    return tiny_t5()
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return tiny_bert()
+
+
+def test_t5_base_sizes_are_the_papers():
+    cfg = T5Config(vocab_size=32128, d_model=768, d_ff=2048, d_kv=64, num_heads=12, num_layers=12,
+                   num_decoder_layers=12, feed_forward_proj="gated-gelu")
+    with torch.device("meta"):
+        big = T5ForConditionalGeneration(cfg)
+    for m in METHODS:
+        assert delta_size(big, m) == 1_105_920
+    assert equal_sizes(big) == PAPER_SIZES
+    spec = delta_spec(big, "prefix")
+    assert isinstance(spec, DeltaSpec) and spec.D == 1_105_920 and spec.init.shape == (1_105_920,)
+    assert len(spec.names) == 6 and spec.hash == delta_spec(big, "prefix").hash
+
+
+def test_equal_sizes_give_equal_D(bert):
+    sizes = equal_sizes(bert)
+    assert len({delta_size(bert, m, **s) for m, s in sizes.items()}) == 1
+    with pytest.raises(ValueError, match="reachable nearby"):
+        equal_sizes(bert, target_D=3000)
+
+
+def test_family_and_bad_model():
+    assert model_family(tiny_t5()) == "t5" and model_family(tiny_bert()) == "bert"
+    with pytest.raises(ValueError, match="neither a T5 model"):
+        model_family(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_lora_adapter_prefix_change_output_and_restore(t5, method):
+    bare = t5(input_ids=X, attention_mask=AM, labels=Y)
+    spec = delta_spec(t5, method, **equal_sizes(t5)[method])
+    with use_delta(t5, spec, nonzero(spec)):
+        out = t5(input_ids=X, attention_mask=AM, labels=Y)
+    assert (out.logits - bare.logits).abs().max() > 1e-2
+    assert (out.encoder_last_hidden_state - bare.encoder_last_hidden_state).abs().max() > 1e-3
+    assert torch.equal(t5(input_ids=X, attention_mask=AM, labels=Y).logits, bare.logits)
+
+
+def test_lora_equals_merged_weight(bert):
+    mdl = copy.deepcopy(bert).double()
+    spec = delta_spec(mdl, "lora")
+    theta = nonzero(spec).double()
+    p = spec.unflatten(theta)
+    merged, s = copy.deepcopy(mdl), spec.sizes["alpha"] / spec.sizes["r"]
+    with torch.no_grad():
+        for n in spec.names[::2]:
+            site = n.rsplit(".", 1)[0]
+            merged.get_submodule(site).weight += s * (p[f"{site}.lora_A"] @ p[f"{site}.lora_B"]).T
+    with use_delta(mdl, spec, theta):
+        out = mdl(input_ids=X, attention_mask=AM).last_hidden_state
+    torch.testing.assert_close(out, merged(input_ids=X, attention_mask=AM).last_hidden_state, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradients_reach_generator(bert, method):
+    spec = delta_spec(bert, method)
+    up, z = nn.Linear(4, spec.D, bias=False), torch.randn(4, requires_grad=True)
+    with use_delta(bert, spec, spec.init + up(z)):
+        bert(input_ids=X, attention_mask=AM).last_hidden_state.pow(2).mean().backward()
+    assert z.grad.abs().sum() > 0 and up.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in bert.parameters())
+
+
+def test_prefix_generate_cache_matches_no_cache(t5):
+    spec = delta_spec(t5, "prefix", m=6, r=4)
+    with use_delta(t5, spec, nonzero(spec)):
+        a = t5.generate(input_ids=X, attention_mask=AM, max_new_tokens=6, do_sample=False)
+        b = t5.generate(input_ids=X, attention_mask=AM, max_new_tokens=6, do_sample=False, use_cache=False)
+    assert torch.equal(a, b)
+
+
+def test_bad_vectors_and_mismatched_specs(t5, bert):
+    spec = delta_spec(bert, "adapter")
+    with pytest.raises(ValueError, match=f"needs D={spec.D:,}"):
+        check_theta(spec, torch.zeros(spec.D - 1))
+    with pytest.raises(ValueError, match="was saved for spec hash"):
+        check_theta(spec, spec.init, spec_hash="feedfacefeedface")
+    with pytest.raises(ValueError, match="belongs to bert"):
+        with use_delta(t5, spec, spec.init):
+            pass
+    with pytest.raises(ValueError, match="unknown method"):
+        delta_spec(bert, "bitfit")
