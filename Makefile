@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 study: venv
-	$(BIN)/python -m unified_delta_tuning.cli study
+	$(BIN)/udt tasks
+	$(BIN)/udt stage0 --task mr --out runs/default/stage0
 
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh

@@ -14,6 +14,7 @@ def _src(cell): return "".join(cell["source"]) if isinstance(cell["source"], lis
 
 def _output(out):
     data = out.get("data", {})
+    if out["output_type"] == "stream" and out.get("name") == "stderr": return ""   # warnings are not documentation
     if out["output_type"] == "stream": return f"```\n{''.join(out['text']).rstrip()}\n```"
     if "text/markdown" in data: return "".join(data["text/markdown"]).strip()
     if "text/plain" in data: return f"```\n{''.join(data['text/plain']).rstrip()}\n```"

@@ -7,7 +7,7 @@ __all__ = ['FAMILIES', 'MINILM', 'T5_TARGET_PREFIX', 'Backbone', 'minilm_path', 
            'tiny_bert', 'EncodedSplit', 't5_input', 'encode_split', 'encode_labels', 'make_batch', 'train_batches',
            'eval_batches', 'mean_pool', 'label_logits', 'task_loss', 'predict', 'evaluate']
 
-# %% ../nbs/03_backbones.ipynb #aa7ac5ae
+# %% ../nbs/03_backbones.ipynb #c10c572b
 from dataclasses import dataclass, field
 import importlib.util, math
 from pathlib import Path
@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from transformers import (AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast,
                           T5Config, T5ForConditionalGeneration)
+from transformers.utils import logging as hf_logging
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from .core import short_hash, set_seed
 
-# %% ../nbs/03_backbones.ipynb #a83afc44
+# %% ../nbs/03_backbones.ipynb #0c001d45
 FAMILIES = ("t5", "bert")
 
 @dataclass(eq=False)
@@ -41,7 +42,7 @@ class Backbone:
         if self.family not in FAMILIES: raise ValueError(f"unknown model family {self.family!r}; expected one of {FAMILIES}")
         self.model.requires_grad_(False).eval()
 
-# %% ../nbs/03_backbones.ipynb #5073e495
+# %% ../nbs/03_backbones.ipynb #f7f48849
 MINILM = "minilm"
 _ENCODERS = ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "mpnet")
 
@@ -64,10 +65,11 @@ def load_backbone(path:str|Path=MINILM, # a local model folder, or "minilm" for 
     if cfg.model_type in ("t5", "mt5"): family, cls = "t5", T5ForConditionalGeneration
     elif cfg.model_type in _ENCODERS: family, cls = "bert", AutoModel
     else: raise ValueError(f"{folder}: model type {cfg.model_type!r} is not supported; use a T5 or a BERT-family encoder ({', '.join(_ENCODERS)})")
+    hf_logging.disable_progress_bar()   # no "Loading weights" bars in notebooks and logs
     model = cls.from_pretrained(folder).to(device)
     return Backbone(model, AutoTokenizer.from_pretrained(folder), family, name=str(path), **kw)
 
-# %% ../nbs/03_backbones.ipynb #842a4010
+# %% ../nbs/03_backbones.ipynb #ff0ca1d7
 def word_tokenizer(texts:list[str], # texts whose words make the vocabulary
                    family:str="t5", # "t5" (appends `</s>`) or "bert" (`[CLS] … [SEP]`)
                   )->PreTrainedTokenizerFast:
@@ -104,7 +106,7 @@ def tiny_bert(texts:list[str], # texts for the word-level tokenizer
                      intermediate_size=intermediate_size, max_position_embeddings=128, pad_token_id=tok.pad_token_id)
     return Backbone(BertModel(cfg, add_pooling_layer=False), tok, "bert", name="tiny-bert")
 
-# %% ../nbs/03_backbones.ipynb #58a2fbb0
+# %% ../nbs/03_backbones.ipynb #20ed4d8f
 @dataclass
 class EncodedSplit:
     "Token ids of one split of a task, unpadded."
@@ -149,7 +151,7 @@ def encode_split(bb:Backbone, # the backbone whose tokenizer is used
     bb.cache[key] = enc = EncodedSplit(inputs, targets, [tuple(e.answers) for e in examples])
     return enc
 
-# %% ../nbs/03_backbones.ipynb #7b1ae5d3
+# %% ../nbs/03_backbones.ipynb #09e2c152
 def _pad(seqs:list[list[int]], value:int)->tuple[torch.Tensor, torch.Tensor]:
     n = max(map(len, seqs))
     ids = torch.full((len(seqs), n), value, dtype=torch.long)
@@ -169,7 +171,7 @@ def encode_labels(bb:Backbone, task)->dict:
             bb.cache[key] = {"input_ids": ids, "attention_mask": mask}
     return bb.cache[key]
 
-# %% ../nbs/03_backbones.ipynb #208994d7
+# %% ../nbs/03_backbones.ipynb #96c735f1
 def make_batch(bb:Backbone, enc:EncodedSplit, idx:list[int], # positions in the split
                generator:torch.Generator|None=None, # T5: draws one gold answer per example (first answer if None)
               )->dict:
@@ -199,7 +201,7 @@ def eval_batches(bb:Backbone, task, split:str, batch_size:int=64)->Iterator[dict
     order = sorted(range(len(enc)), key=lambda i: len(enc.inputs[i]))
     for s in range(0, len(order), batch_size): yield make_batch(bb, enc, order[s:s+batch_size])
 
-# %% ../nbs/03_backbones.ipynb #c90d4e0f
+# %% ../nbs/03_backbones.ipynb #462d7073
 def mean_pool(bb:Backbone, input_ids:torch.Tensor, attention_mask:torch.Tensor)->torch.Tensor:
     "Mean-pooled last hidden states of an encoder (padding excluded)."
     h = bb.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -219,7 +221,7 @@ def task_loss(bb:Backbone, task, batch:dict)->torch.Tensor:
         return bb.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
     return F.cross_entropy(label_logits(bb, task, batch), batch["label_index"])
 
-# %% ../nbs/03_backbones.ipynb #b45fd509
+# %% ../nbs/03_backbones.ipynb #e57238ae
 @torch.no_grad()
 def _rank_t5(bb:Backbone, task, batch:dict)->torch.Tensor:
     labels = encode_labels(bb, task)["labels"].to(bb.device); K, B = len(labels), len(batch["input_ids"])

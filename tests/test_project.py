@@ -1,0 +1,37 @@
+"Packaging and command-line checks: the installed package, the `udt` command and the README."
+import os, subprocess, sys
+from pathlib import Path
+
+import unified_delta_tuning as udt
+
+ROOT = Path(__file__).resolve().parents[1]
+UDT = Path(sys.executable).parent/"udt"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+def run(*args):
+    return subprocess.run([str(UDT), *args], capture_output=True, text=True, env=ENV, timeout=300)
+
+def test_version():
+    assert udt.__version__.count(".") == 2
+
+def test_help_lists_commands():
+    r = run("--help")
+    assert r.returncode == 0 and "tasks" in r.stdout and "stage0" in r.stdout
+
+def test_tasks_table():
+    r = run("tasks", "mr", "sms")
+    assert r.returncode == 0, r.stderr
+    assert "mr" in r.stdout and "sms" in r.stdout
+
+def test_unknown_task_is_a_clear_error():
+    r = run("tasks", "no-such-task")
+    assert r.returncode == 2
+    assert "no-such-task" in r.stderr and "Traceback" not in r.stderr
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    r = run("stage0", "--task", "mr", "--backbone", str(tmp_path/"nothing"), "--quiet")
+    assert r.returncode == 2 and "no model folder" in r.stderr and "Traceback" not in r.stderr
+
+def test_readme_in_sync():
+    r = subprocess.run([sys.executable, str(ROOT/"tools"/"readme.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
