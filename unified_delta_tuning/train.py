@@ -6,7 +6,7 @@
 __all__ = ['OPTIMIZERS', 'TrainConfig', 'make_optimizer', 'FitResult', 'fit', 'DeltaSolution', 'train_delta', 'save_solution',
            'load_solution']
 
-# %% ../nbs/05_train.ipynb #1d9acc4e
+# %% ../nbs/05_train.ipynb #6119f434
 from dataclasses import dataclass, asdict, field
 import copy, math, time
 from pathlib import Path
@@ -20,7 +20,7 @@ from .core import set_seed, save_tensors, load_tensors, run_metadata
 from .backbones import Backbone, train_batches, task_loss, evaluate
 from .deltas import DeltaSpec, delta_spec, use_delta, check_theta
 
-# %% ../nbs/05_train.ipynb #d8de1eca
+# %% ../nbs/05_train.ipynb #07421b0d
 OPTIMIZERS = ("adafactor", "adamw")
 
 @dataclass
@@ -45,7 +45,7 @@ def make_optimizer(params:list[torch.Tensor], cfg:TrainConfig)->torch.optim.Opti
     if cfg.optimizer == "adafactor": return Adafactor(params, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
 
-# %% ../nbs/05_train.ipynb #7bca5b7f
+# %% ../nbs/05_train.ipynb #e8b1e152
 @dataclass
 class FitResult:
     "What a training run produced."
@@ -84,7 +84,7 @@ def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the met
     test = score("test", best[2])
     return FitResult(best[2], best[0], best[1], test, history, time.perf_counter() - start)
 
-# %% ../nbs/05_train.ipynb #038ec002
+# %% ../nbs/05_train.ipynb #f0df2ddd
 @dataclass
 class DeltaSolution:
     "A trained delta vector and its record."
@@ -107,7 +107,7 @@ def train_delta(bb:Backbone, task, spec:DeltaSpec, # backbone, task and method
             "dev": r.dev, "test": r.test, "wall_time": r.wall_time, "history": r.history}
     return DeltaSolution(r.best_params[0].detach().cpu(), spec, meta)
 
-# %% ../nbs/05_train.ipynb #b9c36873
+# %% ../nbs/05_train.ipynb #05fe4a2c
 def save_solution(sol:DeltaSolution, path:str|Path)->Path:
     "Save a solution as safetensors plus JSON sidecar."
     return save_tensors(path, {"theta": sol.theta}, sol.meta)
