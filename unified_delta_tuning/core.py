@@ -6,7 +6,7 @@
 __all__ = ['set_seed', 'default_device', 'atomic_write', 'write_json', 'read_json', 'package_versions', 'git_commit',
            'run_metadata', 'save_tensors', 'load_tensors', 'short_hash', 'timer']
 
-# %% ../nbs/00_core.ipynb #551c8b30
+# %% ../nbs/00_core.ipynb #ba4b8681
 import os
 for _k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_k, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -21,19 +21,21 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-# %% ../nbs/00_core.ipynb #9bf6dc45
+# %% ../nbs/00_core.ipynb #d3f65796
 def set_seed(seed:int # the seed for `random`, NumPy and torch
             )->torch.Generator: # a torch generator seeded with `seed`, for code that wants its own stream
     "Seed every random number generator the study uses."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #b8267055
+# %% ../nbs/00_core.ipynb #7117acb8
 def default_device()->torch.device:
     "The GPU when there is one, else the CPU."
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-# %% ../nbs/00_core.ipynb #3b35b339
+# %% ../nbs/00_core.ipynb #7990cbcb
+_UMASK = os.umask(0); os.umask(_UMASK)
+
 def atomic_write(path:str|Path, # destination file
                  data:bytes|str, # content; `str` is written as UTF-8
                 )->Path:
@@ -41,6 +43,7 @@ def atomic_write(path:str|Path, # destination file
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600 files; give artefacts the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
@@ -67,7 +70,7 @@ def read_json(path:str|Path)->dict:
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e}); delete it and rerun the step that writes it") from e
 
-# %% ../nbs/00_core.ipynb #a17fa2f7
+# %% ../nbs/00_core.ipynb #ad7332e3
 _PACKAGES = ("unified-delta-tuning", "torch", "transformers", "tokenizers", "datasets", "safetensors", "numpy", "pandas")
 
 def package_versions()->dict:
@@ -96,7 +99,7 @@ def run_metadata()->dict:
             "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
-# %% ../nbs/00_core.ipynb #ab3fb2e0
+# %% ../nbs/00_core.ipynb #a5b7e4e4
 def save_tensors(path:str|Path, # destination, `.safetensors` (the sidecar goes to the same stem with `.json`)
                  tensors:dict[str, torch.Tensor], # named tensors
                  meta:dict|None=None, # what the tensors are: spec hash, task, method, seed, scores...
@@ -124,7 +127,7 @@ def load_tensors(path:str|Path, # a `.safetensors` file written by `save_tensors
                          "it belongs to another method, size or backbone; load it with the DeltaSpec it was trained with")
     return load_file(str(path)), meta
 
-# %% ../nbs/00_core.ipynb #f34256b5
+# %% ../nbs/00_core.ipynb #1847e40f
 def short_hash(obj, # anything JSON-serialisable (keys are sorted), or bytes
                n:int=12, # hex digits kept
               )->str:
