@@ -127,3 +127,72 @@ def test_bad_vectors_and_mismatched_specs(t5, bert):
             pass
     with pytest.raises(ValueError, match="unknown method"):
         delta_spec(bert, "bitfit")
+
+
+# ---- a batch of vectors [K, D]: slice k of the batch runs with theta[k]
+KB, B1 = 3, 2
+XB = torch.randint(2, 64, (KB * B1, 7), generator=torch.Generator().manual_seed(5))
+AMB = torch.ones_like(XB); AMB[1::2, 4:] = 0
+YB = torch.randint(2, 64, (KB * B1, 5), generator=torch.Generator().manual_seed(6))
+
+
+def _out(mdl, ids, mask, labels):
+    if model_family(mdl) == "bert":
+        return mdl(input_ids=ids, attention_mask=mask).last_hidden_state
+    return mdl(input_ids=ids, attention_mask=mask, labels=labels).logits
+
+
+@pytest.mark.parametrize("family", ["t5", "bert"])
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_equals_separate_runs(t5, bert, family, method):
+    mdl = t5 if family == "t5" else bert
+    spec = delta_spec(mdl, method, **equal_sizes(mdl)[method])
+    thetas = torch.stack([nonzero(spec, seed=s) for s in range(KB)])
+    with use_delta(mdl, spec, thetas):
+        batched = _out(mdl, XB, AMB, YB)
+    for k in range(KB):
+        r = slice(k * B1, (k + 1) * B1)
+        with use_delta(mdl, spec, thetas[k]):
+            alone = _out(mdl, XB[r], AMB[r], YB[r])
+        torch.testing.assert_close(batched[r], alone, atol=1e-5, rtol=0)
+    assert (batched[:B1] - _out(mdl, XB[:B1], AMB[:B1], YB[:B1])).abs().max() > 1e-3   # the delta acts
+    with use_delta(mdl, spec, thetas[:1]):
+        one = _out(mdl, XB, AMB, YB)
+    with use_delta(mdl, spec, thetas[0]):
+        flat = _out(mdl, XB, AMB, YB)
+    torch.testing.assert_close(one, flat, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_generate_matches_separate(t5, method):
+    spec = delta_spec(t5, method, **equal_sizes(t5)[method])
+    thetas = torch.stack([nonzero(spec, seed=s) for s in range(KB)])
+    with use_delta(t5, spec, thetas):
+        seqs = t5.generate(input_ids=XB, attention_mask=AMB, max_new_tokens=6, do_sample=False)
+    for k in range(KB):
+        r = slice(k * B1, (k + 1) * B1)
+        with use_delta(t5, spec, thetas[k]):
+            alone = t5.generate(input_ids=XB[r], attention_mask=AMB[r], max_new_tokens=6, do_sample=False)
+        assert torch.equal(seqs[r, :alone.shape[1]], alone)
+        assert (seqs[r, alone.shape[1]:] == t5.config.pad_token_id).all()
+
+
+def test_batched_bad_shapes(t5, bert):
+    spec = delta_spec(bert, "prefix", m=4, r=2)
+    with pytest.raises(ValueError, match="or a batch of K vectors"):
+        with use_delta(bert, spec, torch.zeros(2, 2, spec.D)):
+            pass
+    with pytest.raises(ValueError, match="must hold at least one"):
+        with use_delta(bert, spec, torch.zeros(0, spec.D)):
+            pass
+    with pytest.raises(ValueError, match=f"needs D={spec.D:,}"):
+        with use_delta(bert, spec, torch.zeros(2, spec.D - 1)):
+            pass
+    with pytest.raises(ValueError, match="run a batch of vectors through use_delta"):
+        check_theta(spec, torch.zeros(2, spec.D))
+    for mdl in (t5, bert):
+        sp = delta_spec(mdl, "lora")
+        with pytest.raises(ValueError, match="cannot be split into K=4 equal slices"):
+            with use_delta(mdl, sp, torch.stack([sp.init] * 4)):
+                _out(mdl, XB, AMB, YB)   # 6 rows
+        assert getattr(mdl, "_udt_delta", None) is None

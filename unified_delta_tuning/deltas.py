@@ -202,17 +202,22 @@ class DeltaSpec:
     def numels(self) -> list[int]: return [math.prod(s) for s in self.shapes]
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        "Split a flat vector into named views (no copies; gradients reach `theta`)."
-        check_theta(self, theta)
-        return {n: c.view(s) for n, c, s in zip(self.names, torch.split(theta, self.numels), self.shapes)}
+        "Split a flat vector [D] (or a batch [K, D]) into named views [*shape] (or [K, *shape]); no copies."
+        check_theta(self, theta, batched=True)
+        lead = tuple(theta.shape[:-1])
+        return {n: c.view(*lead, *s) for n, c, s in zip(self.names, torch.split(theta, self.numels, dim=-1), self.shapes)}
 
     def flatten(self, params: dict[str, Tensor]) -> Tensor:
         "Concatenate named tensors into the canonical flat vector (inverse of `unflatten`)."
         missing = [n for n in self.names if n not in params]
         if missing: raise KeyError(f"{len(missing)} of {len(self.names)} {self.method} tensors are missing, e.g. {missing[0]!r}")
-        bad = [n for n, s in zip(self.names, self.shapes) if tuple(params[n].shape) != s]
-        if bad: raise ValueError(f"tensor {bad[0]!r} has shape {tuple(params[bad[0]].shape)}, the spec says {dict(zip(self.names, self.shapes))[bad[0]]}")
-        return torch.cat([params[n].reshape(-1) for n in self.names])
+        lead = tuple(params[self.names[0]].shape[:-len(self.shapes[0])])   # () for one vector, (K,) for a batch
+        bad = [n for n, s in zip(self.names, self.shapes) if tuple(params[n].shape) != lead + s]
+        if bad or len(lead) > 1:
+            n = (bad or self.names)[0]
+            raise ValueError(f"tensor {n!r} has shape {tuple(params[n].shape)}, the spec says {dict(zip(self.names, self.shapes))[n]} "
+                             "(or [K, *shape] for a batch of K vectors, the same K for every tensor)")
+        return torch.cat([params[n].reshape(*lead, -1) for n in self.names], dim=-1)
 
     def meta(self) -> dict:
         "JSON-able description (no θ_init) for artefact sidecars."
@@ -227,6 +232,7 @@ def check_theta(
     spec: DeltaSpec, # the spec the vector should fit
     theta: Tensor, # a flat vector
     spec_hash: str | None = None, # the spec hash the vector was saved with, if known
+    batched: bool = False, # also accept a batch of K vectors, shape [K, D] (what `use_delta` runs)
 ) -> Tensor:
     "Return `theta` if it fits `spec`; else raise ValueError naming expected vs got and the fix."
     if spec_hash is not None and spec_hash != spec.hash:
@@ -236,11 +242,15 @@ def check_theta(
     if not isinstance(theta, Tensor):
         raise ValueError(f"theta must be a torch.Tensor of shape ({spec.D},), got {type(theta).__name__}; "
                          "wrap it with torch.as_tensor")
-    if theta.dim() != 1:
-        raise ValueError(f"theta must be one flat vector of shape ({spec.D},), got shape {tuple(theta.shape)}; flatten "
-                         "it, or run one vector at a time (a batch of vectors is not supported yet)")
-    if theta.numel() != spec.D:
-        raise ValueError(f"theta has length {theta.numel():,} but {spec.method} on {spec.fingerprint} with sizes "
+    if batched and theta.dim() == 2:
+        if theta.shape[0] < 1:
+            raise ValueError(f"a batch of vectors must hold at least one, got shape {tuple(theta.shape)}; pass [K, {spec.D}] with K >= 1")
+    elif theta.dim() != 1:
+        raise ValueError(f"theta must be one flat vector of shape ({spec.D},)" + (f" or a batch of K vectors [K, {spec.D}]" if batched else "")
+                         + f", got shape {tuple(theta.shape)}; flatten it" + ("" if batched else
+                         ", or run a batch of vectors through use_delta (slice k of the inputs uses θ[k])"))
+    if theta.shape[-1] != spec.D:
+        raise ValueError(f"theta has length {theta.shape[-1]:,} but {spec.method} on {spec.fingerprint} with sizes "
                          f"{spec.sizes} needs D={spec.D:,}; build it for this spec, e.g. spec.init + delta")
     if not theta.is_floating_point():
         raise ValueError(f"theta must be a floating-point tensor, got {theta.dtype}")
@@ -308,9 +318,17 @@ def equal_sizes(
                      f"{near}; pass one of those as target_D, or leave target_D=None")
 
 # %% ../nbs/04_deltas.ipynb #45d32890
+def _slices(t: Tensor, K: int) -> Tensor:
+    "A batch-first activation [B, ..., d] as [K, B/K·..., d]: slice k holds rows k·B/K ... (k+1)·B/K − 1."
+    if t.shape[0] % K:
+        raise ValueError(f"a batch of {t.shape[0]} rows cannot be split into K={K} equal slices (one per vector of θ [K, D]); "
+                         f"use a batch whose size is a multiple of {K}, e.g. the same {t.shape[0]} examples repeated K times")
+    return t.reshape(K, -1, t.shape[-1])
+
 def _adapt(h: Tensor, A: Tensor, B: Tensor) -> Tensor:
-    "Houlsby adapter without biases: h + silu(h A) B."
-    return h + F.silu(h @ A) @ B
+    "Houlsby adapter without biases: h + silu(h A) B (A [K, d, r]: slice k of the batch uses A[k], B[k])."
+    if A.dim() == 2: return h + F.silu(h @ A) @ B
+    return h + (F.silu(_slices(h, A.shape[0]) @ A) @ B).view(h.shape)
 
 def _adapter_hook(A: Tensor, B: Tensor):
     "Forward hook: apply the adapter to a module's output (the first element if it is a tuple)."
@@ -321,13 +339,15 @@ def _adapter_hook(A: Tensor, B: Tensor):
 
 def _lora_hook(A: Tensor, B: Tensor, scale: float):
     "Forward hook: add the low-rank update (x A B)·scale to a linear layer's output."
-    def hook(module, args, out): return out + (args[0] @ A @ B) * scale
+    def hook(module, args, out):
+        if A.dim() == 2: return out + (args[0] @ A @ B) * scale
+        return out + ((_slices(args[0], A.shape[0]) @ A @ B) * scale).view(out.shape)
     return hook
 
 # %% ../nbs/04_deltas.ipynb #1d92ec8f
 class _PrefixCache:
     "Stands in for one attention's KV cache: the real cache (if any) updates first, then the prefix goes in front."
-    def __init__(self, real, k: Tensor, v: Tensor):  # k, v: [1, H, m, d_kv]
+    def __init__(self, real, k: Tensor, v: Tensor):  # k, v: [1, H, m, d_kv], or [K, H, m, d_kv] for a batch of K vectors
         self.real, self.k, self.v = real, k, v
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
@@ -336,8 +356,12 @@ class _PrefixCache:
     def update(self, key_states: Tensor, value_states: Tensor, layer_idx: int, *args, **kwargs):
         if self.real is not None:
             key_states, value_states = self.real.update(key_states, value_states, layer_idx, *args, **kwargs)
-        b = key_states.shape[0]
-        k, v = self.k.to(key_states.dtype).expand(b, -1, -1, -1), self.v.to(value_states.dtype).expand(b, -1, -1, -1)
+        b, K = key_states.shape[0], self.k.shape[0]
+        if K == 1: k, v = self.k.to(key_states.dtype).expand(b, -1, -1, -1), self.v.to(value_states.dtype).expand(b, -1, -1, -1)
+        else:   # rows of slice j get prefix j: [K, H, m, d] -> [K, b/K, H, m, d] -> [b, H, m, d]
+            _slices(key_states, K)   # refuses a batch that K does not divide
+            per = lambda t, like: t.to(like.dtype)[:, None].expand(K, b // K, *t.shape[1:]).reshape(b, *t.shape[1:])
+            k, v = per(self.k, key_states), per(self.v, value_states)
         return torch.cat([k, key_states], dim=2), torch.cat([v, value_states], dim=2)
 
 def _extend_mask(mask, m: int, q: int, past: int, causal: bool, impl: str, dtype, device):
@@ -354,8 +378,10 @@ def _extend_mask(mask, m: int, q: int, past: int, causal: bool, impl: str, dtype
     return torch.cat([pad.expand(*mask.shape[:-1], m), mask], dim=-1)
 
 def _prefix_kv(P: Tensor, W0: Tensor, W2: Tensor, L: int, H: int, dkv: int) -> Tensor:
-    "Keys and values `[L, 2, H, m, d_kv]` of all layers from the re-parameterised prefix tanh(P W0ᵀ) W2ᵀ."
-    return (torch.tanh(P @ W0.T) @ W2.T).view(P.shape[0], L, 2, H, dkv).permute(1, 2, 3, 0, 4)
+    "Keys and values `[L, 2, H, m, d_kv]` of all layers from the re-parameterised prefix tanh(P W0ᵀ) W2ᵀ (`[L, 2, K, H, m, d_kv]` for a batch)."
+    if P.dim() == 2: return (torch.tanh(P @ W0.T) @ W2.T).view(P.shape[0], L, 2, H, dkv).permute(1, 2, 3, 0, 4)
+    K, m = P.shape[:2]
+    return (torch.tanh(P @ W0.mT) @ W2.mT).view(K, m, L, 2, H, dkv).permute(2, 3, 0, 4, 1, 5)
 
 def _stack_prefix_hook(state: dict, stack: str, P: Tensor, W0: Tensor, W2: Tensor, L: int, H: int, dkv: int):
     "Forward pre-hook on a stack: compute its layers' prefix keys/values for this call."
@@ -373,7 +399,8 @@ def _attention_prefix_hook(state: dict, stack: str, i: int, causal: bool, impl: 
         real = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
         past = real.get_seq_length(getattr(module, "layer_idx", None) or 0) if real is not None else 0
         kwargs[mk] = _extend_mask(kwargs.get(mk), kv.shape[-2], h.shape[1], past, causal, impl, h.dtype, h.device)
-        kwargs[ck] = _PrefixCache(real, kv[i, 0][None], kv[i, 1][None])
+        k, v = (kv[i, 0], kv[i, 1]) if kv.dim() == 6 else (kv[i, 0][None], kv[i, 1][None])
+        kwargs[ck] = _PrefixCache(real, k, v)
         return args, kwargs
     return hook
 
@@ -424,10 +451,10 @@ def _check_attention(model: nn.Module, spec: DeltaSpec) -> None:
 def use_delta(
     model: nn.Module, # the frozen backbone (T5 or BERT family) the spec was built for
     spec: DeltaSpec, # the method's spec on this backbone
-    theta: Tensor, # flat vector of length spec.D: a trained leaf, an up-projection's output, spec.init + Δ, ...
+    theta: Tensor, # flat vector [D] (a trained leaf, an up-projection's output, spec.init + Δ...) or a batch [K, D]
 ):
     "Within the block every forward (and `generate`) of `model` runs with `spec.method`'s parameters taken from `theta`."
-    check_theta(spec, theta)
+    check_theta(spec, theta, batched=True)
     _check_model(model, spec)
     _check_attention(model, spec)
     if getattr(model, "_udt_delta", None) is not None:
