@@ -25,8 +25,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 study: venv
-	$(BIN)/udt tasks
-	$(BIN)/udt stage0 --task mr --out runs/default/stage0
+	$(BIN)/udt study run studies/default.toml --jobs $${JOBS:-2}
+	$(BIN)/udt report studies/default.toml
 
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh
