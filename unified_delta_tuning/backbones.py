@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['FAMILIES', 'MINILM', 'T5_TARGET_PREFIX', 'Backbone', 'minilm_path', 'load_backbone', 'word_tokenizer', 'tiny_t5',
-           'tiny_bert', 'EncodedSplit', 't5_input', 'encode_split', 'encode_labels', 'make_batch', 'train_batches',
-           'eval_batches', 'mean_pool', 'label_logits', 'task_loss', 'predict', 'evaluate']
+           'tiny_bert', 'EncodedSplit', 't5_input', 't5_target_ids', 'encode_split', 'encode_labels', 'make_batch',
+           'train_batches', 'eval_batches', 'mean_pool', 'label_logits', 'task_loss', 'rank_labels_t5', 'generate_t5',
+           'predict', 'evaluate']
 
 # %% ../nbs/03_backbones.ipynb #c10c572b
 from dataclasses import dataclass, field
@@ -124,7 +125,8 @@ def t5_input(task_name:str, text:str)->str:
 
 T5_TARGET_PREFIX = "<extra_id_0>"
 
-def _t5_target_ids(bb:Backbone, answers)->list[list[int]]:
+def t5_target_ids(bb:Backbone, answers)->list[list[int]]:
+    "Token ids of the T5 targets `<extra_id_0>answer`, truncated like the authors' (max 64 tokens)."
     return bb.tokenizer([T5_TARGET_PREFIX + a for a in answers], truncation=True, max_length=bb.max_target_length)["input_ids"]
 
 def encode_split(bb:Backbone, # the backbone whose tokenizer is used
@@ -140,7 +142,7 @@ def encode_split(bb:Backbone, # the backbone whose tokenizer is used
     inputs = bb.tokenizer(texts, truncation=True, max_length=bb.max_length)["input_ids"]
     if bb.family == "t5":
         flat = [a for e in examples for a in e.answers]
-        ids = iter(_t5_target_ids(bb, flat))
+        ids = iter(t5_target_ids(bb, flat))
         targets = [[next(ids) for _ in e.answers] for e in examples]
     else:
         if not task.labels: raise ValueError(f"task {task.name!r} has no label set; encoders score by label matching, so only classification tasks run on a {bb.family} backbone")
@@ -164,7 +166,7 @@ def encode_labels(bb:Backbone, task)->dict:
     key = (task.name, "labels", short_hash(list(task.labels)))
     if key not in bb.cache:
         if bb.family == "t5":
-            ids, mask = _pad(_t5_target_ids(bb, task.labels), -100)
+            ids, mask = _pad(t5_target_ids(bb, task.labels), -100)
             bb.cache[key] = {"labels": ids}
         else:
             ids, mask = _pad(bb.tokenizer(list(task.labels), truncation=True, max_length=bb.max_length)["input_ids"], bb.tokenizer.pad_token_id)
@@ -223,7 +225,8 @@ def task_loss(bb:Backbone, task, batch:dict)->torch.Tensor:
 
 # %% ../nbs/03_backbones.ipynb #e57238ae
 @torch.no_grad()
-def _rank_t5(bb:Backbone, task, batch:dict)->torch.Tensor:
+def rank_labels_t5(bb:Backbone, task, batch:dict)->torch.Tensor:
+    "Index of the most likely label string for each input: the encoder runs once, the decoder scores every label."
     labels = encode_labels(bb, task)["labels"].to(bb.device); K, B = len(labels), len(batch["input_ids"])
     enc = bb.model.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     tgt = labels.repeat(B, 1)
@@ -232,7 +235,8 @@ def _rank_t5(bb:Backbone, task, batch:dict)->torch.Tensor:
     return logp.sum(-1).view(B, K).argmax(-1)
 
 @torch.no_grad()
-def _generate_t5(bb:Backbone, batch:dict, max_new_tokens:int)->list[str]:
+def generate_t5(bb:Backbone, batch:dict, max_new_tokens:int)->list[str]:
+    "Greedy answers, decoded without special tokens and stripped, as the authors."
     out = bb.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=max_new_tokens,
                             do_sample=False, num_beams=1)
     return [s.strip() for s in bb.tokenizer.batch_decode(out, skip_special_tokens=True)]
@@ -246,11 +250,11 @@ def predict(bb:Backbone, task, split:str="test", # the split to predict
     if mode not in ("rank", "generate"): raise ValueError(f"unknown prediction mode {mode!r}; use 'rank' or 'generate'")
     if bb.family == "bert" and mode == "generate": raise ValueError("encoders cannot generate; they predict by label matching (mode='rank')")
     preds = [None]*len(encode_split(bb, task, split))
-    max_new = (max(map(len, _t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
+    max_new = (max(map(len, t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
     for batch in eval_batches(bb, task, split, batch_size):
-        if mode == "generate": out = _generate_t5(bb, batch, max_new)
+        if mode == "generate": out = generate_t5(bb, batch, max_new)
         else:
-            with torch.no_grad(): best = _rank_t5(bb, task, batch) if bb.family == "t5" else label_logits(bb, task, batch).argmax(-1)
+            with torch.no_grad(): best = rank_labels_t5(bb, task, batch) if bb.family == "t5" else label_logits(bb, task, batch).argmax(-1)
             out = [task.labels[i] for i in best.tolist()]
         for i, p in zip(batch["index"].tolist(), out): preds[i] = p
     return preds

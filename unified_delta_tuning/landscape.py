@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .backbones import (Backbone, encode_split, encode_labels, eval_batches, mean_pool, _rank_t5,
-                                            _generate_t5, _t5_target_ids)
+from .backbones import (Backbone, encode_split, encode_labels, eval_batches, mean_pool, rank_labels_t5,
+                                            generate_t5, t5_target_ids)
 from .deltas import DeltaSpec, check_theta, use_delta
 from .metrics import score
 from .tasks import Task, cap_examples
@@ -119,9 +119,9 @@ def _predict_group(bb: Backbone, task: Task, batches: list, k: int, n: int, mode
     labels = _label_embeddings(bb, task, k) if bb.family == "bert" else None
     for batch in batches:
         rep, b = _repeat(batch, k), len(batch["index"])
-        if mode == "generate": out = _generate_t5(bb, rep, max_new)
+        if mode == "generate": out = generate_t5(bb, rep, max_new)
         else:
-            if bb.family == "t5": best = _rank_t5(bb, task, rep).view(k, b)
+            if bb.family == "t5": best = rank_labels_t5(bb, task, rep).view(k, b)
             else:
                 x = F.normalize(mean_pool(bb, rep["input_ids"], rep["attention_mask"]), dim=-1).view(k, b, -1)
                 best = (x @ labels.transpose(1, 2)).argmax(-1)
@@ -157,7 +157,7 @@ def score_vectors(
     mode = _mode(bb, task, mode)
     enc = encode_split(bb, task, split); golds = [list(g) for g in enc.golds]
     batches = list(eval_batches(bb, task, split, batch_size))
-    max_new = (max(map(len, _t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
+    max_new = (max(map(len, t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
     scores, K = [], points_per_pass
     for s in tqdm(range(0, len(thetas), K), desc=f"{spec.method}: {len(thetas)} points, {K} per pass", disable=not progress, mininterval=2):
         group = thetas[s:s + K]
