@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['STEPS', 'STEP_NOTEBOOKS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS',
-           'TOP_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'RUN_STATES', 'StudyError', 'key_line', 'Study', 'parse_study',
-           'load_study', 'Run', 'make_run', 'plan_runs', 'run_table', 'experiments_dir', 'task_source',
-           'missing_inputs', 'step_task', 'step_backbone', 'step_sizes', 'step_specs', 'load_solutions', 'train_config',
-           'finish_step', 'run_state', 'execute_run', 'kernel_env', 'study_lock', 'study_running', 'run_parameters',
-           'study_status', 'run_study', 'collect_results', 'write_results', 'study_results', 'study_tables']
+           'TOP_KEYS', 'LANDSCAPE_KEYS', 'LANDSCAPE_DEFAULTS', 'TASK_KEYS', 'SETTING_KEYS', 'RUN_STATES', 'StudyError',
+           'key_line', 'Study', 'parse_study', 'load_study', 'Run', 'make_run', 'plan_runs', 'run_table',
+           'experiments_dir', 'task_source', 'missing_inputs', 'step_task', 'step_backbone', 'step_sizes', 'step_specs',
+           'load_solutions', 'train_config', 'finish_step', 'run_state', 'execute_run', 'kernel_env', 'study_lock',
+           'study_running', 'run_parameters', 'study_status', 'run_study', 'collect_results', 'write_results',
+           'study_results', 'study_tables']
 
 # %% ../nbs/10_study.ipynb #826b8105
 import difflib, json, os, re, shutil, time, tomllib, traceback
@@ -30,8 +31,8 @@ from .train import OPTIMIZERS, TrainConfig
 class StudyError(ValueError):
     "A study file that cannot be run as written; the message names the file, the line or key, and the fix."
 
-STEPS = ("stage0", "stage1", "stage2")  # pipeline steps, in dependency order
-STEP_NOTEBOOKS = {"stage0": "stage0.ipynb", "stage1": "stage1.ipynb", "stage2": "stage2.ipynb"}  # in nbs/experiments/
+STEPS = ("stage0", "stage1", "stage2", "landscape")  # pipeline steps, in dependency order
+STEP_NOTEBOOKS = {s: f"{s}.ipynb" for s in STEPS}  # in nbs/experiments/
 TINY_BACKBONES = ("tiny-bert", "tiny-t5")  # random tiny models for tests; their vocabulary comes from the study's tasks
 SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
@@ -41,7 +42,10 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS,
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task")
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "landscape")
+LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "max_dev", "basis")
+LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
+                      "batch_size": 32, "basis": "affine"}
 TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS
 SETTING_KEYS = {"single_task": ("pairs", "stage1", "stage2"), "multi_task": ("sources", "targets", "stage1", "stage2")}
 
@@ -125,6 +129,41 @@ def _check_tasks(names, key:str, path, text, data_dir)->list[str]:
     if len(set(names)) != len(names): raise _fail(path, text, key, f"lists a task twice: {names}")
     return list(names)
 
+def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
+    "Validate `[landscape]`: which subspace, which held-out tasks, the grid and the thresholds."
+    _check_type(d, dict, "landscape", path, text)
+    _unknown_keys(d, LANDSCAPE_KEYS, "landscape.", path, text)
+    d = {**LANDSCAPE_DEFAULTS, **d}
+    setting = _check_type(d.get("setting", "single"), str, "landscape.setting", path, text)
+    key = {"single": "single_task", "multi": "multi_task"}.get(setting)
+    if key is None: raise _fail(path, text, "landscape.setting", f"unknown setting {setting!r}; use 'single' or 'multi'")
+    if key not in settings: raise _fail(path, text, "landscape.setting", f"the study has no [{key}], so there is no {setting}-task subspace to map")
+    if len([m for m in METHODS if m in methods]) < 3:
+        raise _fail(path, text, "landscape", f"the plane goes through the stage-2 solutions of adapter, LoRA and prefix; the study's methods are {methods}")
+    if setting == "single":
+        pairs = settings[key]["pairs"]
+        train_task = _check_type(d.get("train_task", next(iter(pairs))), str, "landscape.train_task", path, text)
+        if train_task not in pairs: raise _fail(path, text, "landscape.train_task", f"{train_task!r} is not a source of [single_task.pairs] ({list(pairs)})")
+        targets = pairs[train_task]
+    else: train_task, targets = "+".join(settings[key]["sources"]), settings[key]["targets"]
+    tasks = _check_type(d.get("tasks", targets[:1]), list, "landscape.tasks", path, text)
+    off = [t for t in tasks if t not in targets]
+    if not tasks: raise _fail(path, text, "landscape.tasks", f"give at least one held-out task of the subspace, e.g. {targets[:1]}")
+    if off: raise _fail(path, text, "landscape.tasks", f"{off} have no stage-2 runs in this subspace; pick from its held-out tasks {targets}")
+    n = d["n"]
+    for k in (n if isinstance(n, list) else [n]): _check_type(k, int, "landscape.n", path, text, positive=True)
+    for k in ("u_range", "v_range"):
+        r = _check_type(d[k], list, f"landscape.{k}", path, text)
+        if len(r) != 2 or not all(isinstance(x, (int, float)) for x in r) or r[0] >= r[1]:
+            raise _fail(path, text, f"landscape.{k}", f"must be [start, end] with start < end, got {r!r}")
+    fr = _check_type(d["fractions"], list, "landscape.fractions", path, text)
+    if not fr: raise _fail(path, text, "landscape.fractions", "give at least one threshold, e.g. fractions = [0.8, 0.9]")
+    for x in fr: _check_type(x, float, "landscape.fractions", path, text, positive=True)
+    for k in ("points_per_pass", "batch_size"): _check_type(d[k], int, f"landscape.{k}", path, text, positive=True)
+    if d.get("max_dev") is not None: _check_type(d["max_dev"], int, "landscape.max_dev", path, text, positive=True)
+    if d["basis"] not in ("affine", "orthonormal"): raise _fail(path, text, "landscape.basis", f"unknown basis {d['basis']!r}; use 'affine' or 'orthonormal'")
+    return {**d, "setting": setting, "train_task": train_task, "tasks": tasks}
+
 # %% ../nbs/10_study.ipynb #e874a170
 @dataclass
 class Study:
@@ -141,6 +180,7 @@ class Study:
     multi_task: dict|None = None # {"sources": [...], "targets": [...], "stage1": {...}, "stage2": {...}}
     description: str = "" # free text
     notebooks: str|None = None # folder of the step notebooks, if not the package's `nbs/experiments`
+    landscape: dict|None = None # [landscape]: setting, train_task, tasks, grid and thresholds
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
     @property
@@ -207,7 +247,7 @@ def parse_study(text:str, # the TOML text of a study
     _check_type(tasks["split_seed"], int, "tasks.split_seed", path, text)
     for k in CAP_KEYS:
         if tasks.get(k) is not None: _check_type(tasks[k], int, f"tasks.{k}", path, text, positive=True)
-    stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STEPS}
+    stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STEPS if s != "landscape"}
     settings = {}
     for key in SETTING_KEYS:
         if key not in d: continue
@@ -238,8 +278,10 @@ def parse_study(text:str, # the TOML text of a study
     if len(methods) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 methods, got {methods}")
     notebooks = d.get("notebooks")
     if notebooks is not None: _check_type(notebooks, str, "notebooks", path, text)
+    land = _check_landscape(d["landscape"], methods, settings, path, text) if "landscape" in d else None
     return Study(name, Path(path).resolve() if path else None, backbone, [m for m in METHODS if m in methods], list(seeds), sizes,
-                 tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks, text)
+                 tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
+                 landscape=land, text=text)
 
 def load_study(path:str|Path, # a study file (`.toml`)
               )->Study:
@@ -273,7 +315,7 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
 
 def plan_runs(study:Study)->list[Run]:
     "Every run of the study, each after the runs it depends on."
-    s0, s1, s2 = {}, [], []
+    s0, s1, s2, land = {}, [], [], []
     train0 = study.stage_config("stage0")
     for seed in study.seeds:
         for t in study.task_names:
@@ -296,13 +338,26 @@ def plan_runs(study:Study)->list[Run]:
             s1.append(r1)
             cfg2 = study.stage_config("stage2", setting)
             lrs = cfg2.pop("lrs", [1e-2, 5e-2])
+            codes = {}
             for t in targets:
                 for m in study.methods:
-                    s2.append(make_run("stage2", f"s2-{setting}-{label}-{_slug(t)}-{m}-s{seed}",
-                                       {**_common(study, "stage2", setting), "setting": setting, "train_task": train_task, "task": t,
-                                        "source": m, "methods": study.methods, "seed": seed, "subspace_path": f"../{r1.id}/subspace.safetensors",
-                                        "lrs": lrs, "train": cfg2}, (r1.id,)))
-    return list(s0.values()) + s1 + s2
+                    codes[t, m] = make_run("stage2", f"s2-{setting}-{label}-{_slug(t)}-{m}-s{seed}",
+                                           {**_common(study, "stage2", setting), "setting": setting, "train_task": train_task, "task": t,
+                                            "source": m, "methods": study.methods, "seed": seed, "subspace_path": f"../{r1.id}/subspace.safetensors",
+                                            "lrs": lrs, "train": cfg2}, (r1.id,))
+                    s2.append(codes[t, m])
+            ls = study.landscape
+            if ls and ls["setting"] == setting and ls["train_task"] == train_task:
+                grid = {k: ls[k] for k in ("n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "basis")}
+                for t in ls["tasks"]:
+                    deps = [codes[t, m].id for m in study.methods] + [s0[t, m, seed].id for m in study.methods]
+                    caps = {**_common(study, "stage2", setting)["caps"], **({"max_dev": ls["max_dev"]} if ls.get("max_dev") else {})}
+                    land.append(make_run("landscape", f"ls-{setting}-{label}-{_slug(t)}-s{seed}",
+                                         {**_common(study, "stage2", setting), "caps": caps, "setting": setting, "train_task": train_task,
+                                          "task": t, "methods": study.methods, "seed": seed, "subspace_path": f"../{r1.id}/subspace.safetensors",
+                                          "codes": [f"../{codes[t, m].id}/code.safetensors" for m in study.methods],
+                                          "solutions": [f"../{s0[t, m, seed].id}/solution.safetensors" for m in study.methods], **grid}, deps))
+    return list(s0.values()) + s1 + s2 + land
 
 # %% ../nbs/10_study.ipynb #1447608f
 def run_table(runs:list[Run])->pd.DataFrame:
@@ -359,8 +414,9 @@ def missing_inputs(study:Study)->list[str]:
             elif n not in OFFLINE_TASKS:
                 out.append(f"{where('tasks.data_dir')}: task {n!r}: no CrossFit folder {folder} (with {n}_train.tsv, {n}_dev.tsv, {n}_test.tsv)")
     nbs = experiments_dir(study)
+    steps = {r.step for r in plan_runs(study)}
     for step, nb in STEP_NOTEBOOKS.items():
-        if not (nbs/nb).is_file():
+        if step in steps and not (nbs/nb).is_file():
             out.append(f"{where('notebooks')}: the {step} notebook {nbs/nb} is missing; run from a checkout of the project or set `notebooks`")
     return out
 
@@ -427,10 +483,12 @@ def train_config(train:dict, # the study's settings of the step
 def finish_step(run_dir:str|Path, # the run's folder
                 metrics:dict, # scalar scores and facts of the run, for results.csv
                 rows:list[dict]|None=None, # rows of the long results table (`transfer.stage0_rows`/`run_rows`)
+                history:list[dict]|None=None, # the training curve: one row per evaluation (step, loss, dev, ...)
                )->dict:
-    "Write the run's `metrics.json` (and `rows.json`) atomically; the runner marks the run done after it."
+    "Write the run's `metrics.json` (and `rows.json`, `history.json`) atomically; the runner marks the run done after it."
     run_dir = Path(run_dir)
     if rows is not None: write_json(run_dir/"rows.json", rows)
+    if history is not None: write_json(run_dir/"history.json", history)
     write_json(run_dir/"metrics.json", metrics)
     return metrics
 
