@@ -65,23 +65,31 @@ def cmd_study_status(args)->pd.DataFrame:
 
 # %% ../nbs/12_cli.ipynb #47158d8f
 def cmd_report(args)->dict:
-    "Rebuild results.csv and print the stage-0 scores and the paper's Tables 1-4 from a study's finished runs."
-    from unified_delta_tuning.study import load_study, study_results, study_tables, write_results
+    "Rebuild results.csv, print the stage-0 scores and Tables 1-4, and render the report as a static HTML page."
+    import shutil
+    from unified_delta_tuning.report import absolute_scores, render_report, result_rows, study_folder
+    from unified_delta_tuning.study import paper_tables, write_results
     from unified_delta_tuning.transfer import beside_paper
-    study = load_study(args.study); folder = Path(args.runs)/study.name
-    if not folder.is_dir(): raise FileNotFoundError(f"no runs of {study.name!r} in {folder}; run `udt study run {args.study}` first")
+    folder = study_folder(args.study, args.runs)
+    if not folder.is_dir(): raise FileNotFoundError(f"no runs in {folder}; run `udt study run {args.study}` first")
     res = write_results(folder)
     print(f"{folder/'results.csv'}: {len(res)} runs ({', '.join(f'{n} {s}' for s, n in res.state.value_counts().items())})")
-    rows = study_results(study, args.runs)
+    rows = result_rows(folder, res)
     if rows.empty: print("no finished stage-0 or stage-2 runs yet"); return {}
-    s0 = rows[rows.stage == 0].pivot_table(index="task", columns="target", values="test", aggfunc="mean")
-    print(f"\nStage 0: test scores in the original space (the denominators of the relative scores)\n{s0.round(3).to_string()}")
-    tables = study_tables(study, args.runs)
+    print(f"\nStage 0: test scores in the original space (the denominators of the relative scores)\n{absolute_scores(rows)[0].round(3).to_string()}")
+    tables = paper_tables(rows)
     for name, t in tables.items():
         n = int(name.split()[-1])
         print(f"\n{name} (relative performance, %)\n{t.round(1).to_string()}")
         print(f"average row beside the paper's:\n{beside_paper(t, n).round(1).to_string()}")
     if not tables: print("\nno stage-2 runs have finished yet, so there are no tables")
+    if not args.no_html:
+        out = render_report(folder, args.out)
+        print(f"\nreport ({out['seconds']:.0f} s): {out['html']}")
+        if args.publish:
+            dest = Path(args.publish); dest.mkdir(parents=True, exist_ok=True)
+            for kind in ("notebook", "html"): shutil.copyfile(out[kind], dest/f"{folder.name}{out[kind].suffix}")
+            print(f"published: {dest/folder.name}.html and .ipynb")
     return tables
 
 # %% ../nbs/12_cli.ipynb #9523e2c7
@@ -112,7 +120,7 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("study", help="a study file, e.g. studies/default.toml")
     r.add_argument("--dry-run", action="store_true", help="list the runs and the missing inputs; run nothing")
     r.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
-    r.add_argument("--only", choices=("stage0", "stage1", "stage2"), help="run only this step (its dependencies must be done)")
+    r.add_argument("--only", choices=("stage0", "stage1", "stage2", "landscape"), help="run only this step (its dependencies must be done)")
     r.add_argument("--threads", type=int, help="threads per run (default: cores / jobs)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.set_defaults(func=cmd_study_run)
@@ -120,9 +128,12 @@ def parser()->argparse.ArgumentParser:
     q.add_argument("study", help="a study file")
     q.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
     q.set_defaults(func=cmd_study_status)
-    rp = sub.add_parser("report", help="rebuild results.csv and print the paper's Tables 1-4 from a study's runs")
-    rp.add_argument("study", help="a study file")
+    rp = sub.add_parser("report", help="rebuild results.csv, print the paper's Tables 1-4 and render the HTML report of a study")
+    rp.add_argument("study", help="a study file, or a study folder (runs/<name>)")
     rp.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
+    rp.add_argument("--out", help="folder for report.ipynb and report.html (default: the study folder)")
+    rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/)")
+    rp.add_argument("--no-html", action="store_true", help="print the tables only")
     rp.set_defaults(func=cmd_report)
     return p
 

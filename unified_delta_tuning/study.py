@@ -9,7 +9,7 @@ __all__ = ['STEPS', 'STEP_NOTEBOOKS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS'
            'experiments_dir', 'task_source', 'missing_inputs', 'step_task', 'step_backbone', 'step_sizes', 'step_specs',
            'load_solutions', 'train_config', 'finish_step', 'run_state', 'execute_run', 'kernel_env', 'study_lock',
            'study_running', 'run_parameters', 'study_status', 'run_study', 'collect_results', 'write_results',
-           'study_results', 'study_tables']
+           'study_results', 'paper_tables', 'study_tables']
 
 # %% ../nbs/10_study.ipynb #826b8105
 import difflib, json, os, re, shutil, time, tomllib, traceback
@@ -21,7 +21,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .core import read_json, run_metadata, short_hash, write_json
+from .core import atomic_write, read_json, run_metadata, short_hash, write_json
 from .deltas import METHODS, PAPER_SIZES
 from .subspace import SubspaceConfig
 from .tasks import OFFLINE_TASKS, SPLITS, load_task
@@ -648,6 +648,7 @@ def run_study(study:Study|str|Path, # a study or its file
     outcome, running, k, env = {}, {}, 0, kernel_env(threads)
     start = time.perf_counter()
     with study_lock(root), ThreadPoolExecutor(jobs) as pool:
+        atomic_write(root/"study.toml", study.text)   # the study as run: the report reads its name, description and settings
         try:
             while pending or running:
                 for r in list(pending):   # in dependency order
@@ -722,10 +723,10 @@ def study_results(study:Study|str|Path, runs_root:str|Path="runs")->pd.DataFrame
             frames.append(pd.DataFrame(rows).assign(run_id=r.id, setting=r.params.get("setting")))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-def study_tables(study:Study|str|Path, runs_root:str|Path="runs")->dict[str, pd.DataFrame]:
-    "The paper's Tables 1–4 (relative performance, %) from a study's finished runs; a table whose runs are missing is left out."
+def paper_tables(res:pd.DataFrame, # long results rows (`study_results`): stage-0 rows and stage-2/3 rows with their `setting`
+                )->dict[str, pd.DataFrame]:
+    "The paper's Tables 1–4 (relative performance, %) from long results rows; a table whose rows are missing is left out."
     from unified_delta_tuning.transfer import table1, table2
-    res = study_results(study, runs_root)
     if res.empty: return {}
     s0 = res[res.stage == 0].drop_duplicates(["task", "target", "seed"])
     out = {}
@@ -736,3 +737,7 @@ def study_tables(study:Study|str|Path, runs_root:str|Path="runs")->dict[str, pd.
         for n, fn, stage in ((n_opt, table1, 2), (n_tr, table2, 3)):
             if (part.stage == stage).any(): out[f"Table {n}"] = fn(both, index=index)
     return dict(sorted(out.items()))
+
+def study_tables(study:Study|str|Path, runs_root:str|Path="runs")->dict[str, pd.DataFrame]:
+    "The paper's Tables 1–4 (relative performance, %) from a study's finished runs; a table whose runs are missing is left out."
+    return paper_tables(study_results(study, runs_root))
