@@ -260,7 +260,7 @@ def render_report(study:str|Path, # a study folder, or a study file (its folder 
     folder = study_folder(study, runs_root).resolve()
     read_results(folder)   # fails early, naming what to run
     out = Path(out_dir or folder).resolve(); out.mkdir(parents=True, exist_ok=True)
-    tmp = out/".report.ipynb.tmp"
+    tmp = out/".report.tmp.ipynb"
     start = time.perf_counter()
     pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder)}, kernel_name="python3",
                         progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True)

@@ -22,7 +22,7 @@ from typing import Callable
 import pandas as pd
 
 from .core import atomic_write, read_json, run_metadata, short_hash, write_json
-from .deltas import METHODS, PAPER_SIZES
+from .deltas import ALL_METHODS, METHODS, PAPER_SIZES
 from .subspace import SubspaceConfig
 from .tasks import OFFLINE_TASKS, SPLITS, load_task
 from .train import OPTIMIZERS, TrainConfig
@@ -38,7 +38,7 @@ SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
 LOOP_KEYS = ("lr", "batch_size", "steps", "eval_every", "optimizer", "eval_batch_size", "mode")  # `TrainConfig` fields a study sets
 SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "methods")  # stage-1 settings (the study sets the methods)
-STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS,
+STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods",),   # [stage0.methods.<method>]: that method's own settings
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
@@ -99,6 +99,12 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
     _unknown_keys(d, STAGE_KEYS[stage], prefix, path, text)
     for k, v in d.items():
         key = prefix + k
+        if k == "methods":   # per-method overrides of stage 0, e.g. a smaller lr for fine-tuning
+            _check_type(v, dict, key, path, text); _unknown_keys(v, list(ALL_METHODS), f"{key}.", path, text)
+            for m, over in v.items():
+                _check_type(over, dict, f"{key}.{m}", path, text); _unknown_keys(over, LOOP_KEYS, f"{key}.{m}.", path, text)
+                _check_stage(over, stage, f"{key}.{m}.", path, text)
+            continue
         if k in ("lr", "init_std"): _check_type(v, float, key, path, text, positive=True)
         elif k == "group_size" and v is None: continue
         elif k == "ra":
@@ -222,9 +228,9 @@ def parse_study(text:str, # the TOML text of a study
         raise _fail(path, text, "name", f"needs a name made of letters, digits, '_', '.' or '-' (it names the runs folder), got {name!r}")
     backbone = _check_type(d.get("backbone", "minilm"), str, "backbone", path, text)
     methods = _check_type(d.get("methods", list(METHODS)), list, "methods", path, text)
-    bad = [m for m in methods if m not in METHODS]
+    bad = [m for m in methods if m not in ALL_METHODS]
     if bad or not methods or len(set(methods)) != len(methods):
-        raise _fail(path, text, "methods", f"unknown or repeated method(s) {bad or methods}; use distinct names from {list(METHODS)}")
+        raise _fail(path, text, "methods", f"unknown or repeated method(s) {bad or methods}; use distinct names from {list(ALL_METHODS)}")
     seeds = _check_type(d.get("seeds", [42]), list, "seeds", path, text)
     if not seeds: raise _fail(path, text, "seeds", "give at least one seed, e.g. seeds = [42]")
     for s in seeds: _check_type(s, int, "seeds", path, text)
@@ -233,7 +239,7 @@ def parse_study(text:str, # the TOML text of a study
         if sizes not in SIZE_MODES: raise _fail(path, text, "sizes", f"unknown sizes {sizes!r}; use 'equal', 'paper' or a table per method")
     elif isinstance(sizes, dict):
         _unknown_keys(sizes, list(METHODS), "sizes.", path, text)
-        missing = [m for m in methods if m not in sizes]
+        missing = [m for m in methods if m not in sizes and m in METHODS]   # fine-tuning has no sizes
         if missing: raise _fail(path, text, "sizes", f"gives no sizes for {missing}; add e.g. [sizes.{missing[0]}] with {PAPER_SIZES[missing[0]]}")
         for m, s in sizes.items():
             _check_type(s, dict, f"sizes.{m}", path, text)
@@ -279,7 +285,9 @@ def parse_study(text:str, # the TOML text of a study
     notebooks = d.get("notebooks")
     if notebooks is not None: _check_type(notebooks, str, "notebooks", path, text)
     land = _check_landscape(d["landscape"], methods, settings, path, text) if "landscape" in d else None
-    return Study(name, Path(path).resolve() if path else None, backbone, [m for m in METHODS if m in methods], list(seeds), sizes,
+    for m in stages["stage0"].get("methods", {}):
+        if m not in methods: raise _fail(path, text, f"stage0.methods.{m}", f"the study does not train {m!r}; its methods are {methods}")
+    return Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], list(seeds), sizes,
                  tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
                  landscape=land, text=text)
 
@@ -316,12 +324,12 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
 def plan_runs(study:Study)->list[Run]:
     "Every run of the study, each after the runs it depends on."
     s0, s1, s2, land = {}, [], [], []
-    train0 = study.stage_config("stage0")
+    train0 = study.stage_config("stage0"); own = train0.pop("methods", {})
     for seed in study.seeds:
         for t in study.task_names:
             for m in study.methods:
                 s0[t, m, seed] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{seed}",
-                                          {**_common(study, "stage0"), "task": t, "method": m, "seed": seed, "train": train0})
+                                          {**_common(study, "stage0"), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})}})
         groups = []
         if study.single_task: groups += [("single", [src], tgts) for src, tgts in study.single_task["pairs"].items()]
         if study.multi_task: groups += [("multi", study.multi_task["sources"], study.multi_task["targets"])]
@@ -459,7 +467,7 @@ def step_specs(model, sizes:str|dict, methods:list[str], seed:int)->dict:
     "The `DeltaSpec` of each method, θ_init drawn from the run's seed (stage 1 and 2 rebuild the stage-0 specs this way)."
     from unified_delta_tuning.deltas import delta_spec
     s = step_sizes(model, sizes)
-    return {m: delta_spec(model, m, seed=seed, **s[m]) for m in methods}
+    return {m: delta_spec(model, m, seed=seed, **s.get(m, {})) for m in methods}
 
 def load_solutions(paths:list[str], # stage-0 `solution.safetensors` files
                    specs:dict, # {method: DeltaSpec} of this run (`step_specs`)
