@@ -196,3 +196,27 @@ def test_batched_bad_shapes(t5, bert):
             with use_delta(mdl, sp, torch.stack([sp.init] * 4)):
                 _out(mdl, XB, AMB, YB)   # 6 rows
         assert getattr(mdl, "_udt_delta", None) is None
+
+
+def test_finetune_spec(bert):
+    from unified_delta_tuning.deltas import ALL_METHODS
+    assert METHODS == ("adapter", "lora", "prefix") and ALL_METHODS == METHODS + ("finetune",)
+    ft = delta_spec(bert, "finetune")
+    assert ft.names == tuple(n for n, _ in bert.named_parameters()) and ft.D == sum(p.numel() for p in bert.parameters())
+    assert torch.equal(ft.init, torch.cat([p.reshape(-1) for p in bert.parameters()]))
+    with torch.device("meta"):
+        assert delta_size(BertModel(bert.config), "finetune") == ft.D
+    other = copy.deepcopy(bert)
+    with torch.no_grad(): next(other.parameters()).add_(1e-3)
+    assert delta_spec(other, "finetune").hash != ft.hash                              # the hash covers the weights' values
+    with pytest.raises(ValueError, match="finetune takes no sizes"): delta_spec(bert, "finetune", r=4)
+    delta = 0.1 * torch.randn(ft.D, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p, v in zip(other.parameters(), ft.unflatten(ft.init + delta).values()): p.copy_(v)
+    theta = (ft.init + delta).requires_grad_(True)
+    with use_delta(bert, ft, theta): out = bert(input_ids=X).last_hidden_state
+    assert torch.allclose(out, other(input_ids=X).last_hidden_state, atol=1e-5)
+    out.sum().backward()
+    assert theta.grad is not None and theta.grad.abs().sum() > 0
+    assert all(isinstance(p, nn.Parameter) for p in bert.parameters())
+    with pytest.raises(ValueError, match="one at a time"): use_delta(bert, ft, ft.init.expand(2, -1)).__enter__()

@@ -114,3 +114,16 @@ def test_region_area_on_a_hand_made_grid():
         region_area(df.iloc[3:])
     with pytest.raises(ValueError, match="positive number"):
         region_area(df, -1)
+
+
+def test_finetune_scores_one_point_per_pass(bert):
+    ft = delta_spec(bert.model, "finetune")
+    g = torch.Generator().manual_seed(0)
+    thetas = torch.stack([ft.init + 0.2 * torch.randn(ft.D, generator=g) for _ in range(3)])
+    batched = score_vectors(bert, TOY, ft, thetas, points_per_pass=3)
+    assert batched == [score_vectors(bert, TOY, ft, t[None], points_per_pass=1)[0] for t in thetas]
+    specs = {"lora": delta_spec(bert.model, "lora"), "finetune": ft}
+    U = {m: torch.randn(s.D, 4, generator=g) * 0.05 for m, s in specs.items()}
+    plane = plane_through({k: torch.randn(4, generator=g) for k in ("a", "b", "c")})
+    df = landscape(bert, TOY, specs, lambda m, I: specs[m].init + U[m] @ I, plane, n=3, points_per_pass=4, progress=False)
+    assert sorted(df.method.unique()) == ["finetune", "lora"] and len(df) == 18

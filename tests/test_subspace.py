@@ -78,3 +78,17 @@ def test_bad_solution_sets(setup):
     other = Task("other", task.train, task.dev, task.test, task.labels, "ACC")
     with pytest.raises(ValueError, match="no stage-0 solution"): train_subspace(bb, [task, other], sols, cfg)
     with pytest.raises(ValueError, match="must divide batch_size"): train_subspace(bb, task, sols, cfg, SubspaceConfig(group_size=3))
+
+
+def test_finetune_gets_fastfood_projections(setup, tmp_path):
+    from unified_delta_tuning.finetune import Fastfood
+    bb, task, specs, sols = setup
+    ft = delta_spec(bb.model, "finetune")
+    sub = Subspace({**specs, "finetune": ft}, y=3, seed=5)
+    assert sub.fastfood == ("finetune",) and isinstance(sub.up["finetune"], Fastfood)
+    assert sum(p.numel() for p in sub.parameters()) < sum(p.numel() for p in Subspace(specs, y=3).parameters()) + 3 * (ft.D + 4)
+    back, meta = load_subspace(save_subspace(sub, tmp_path / "s.safetensors"), {**specs, "finetune": ft})
+    with torch.no_grad():
+        code = torch.randn(3)
+        assert torch.equal(back.decode("finetune", code), sub.decode("finetune", code))
+        assert torch.equal(back.encode("finetune", ft.init * 0.01), sub.encode("finetune", ft.init * 0.01))

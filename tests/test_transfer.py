@@ -46,3 +46,19 @@ def test_stage2_decodes_through_each_method():
     assert run.transfer["lora"]["test"] == score_code(bb, task, sub, "lora", run.code, "test", cfg)
     assert all(p.requires_grad for p in sub.parameters())
     with pytest.raises(KeyError, match="no method 'prefix'"): optimize_in_subspace(bb, task, sub, "prefix", cfg)
+
+
+def test_tables_with_finetune():
+    from unified_delta_tuning.transfer import beside_paper
+    four = METHODS + ("finetune",)
+    rows = [{"stage": 0, "train_task": None, "task": "mr", "source": m, "target": m, "seed": 42, "test": 0.8} for m in four]
+    for s in four:
+        rows.append({"stage": 2, "train_task": "src", "task": "mr", "source": s, "target": s, "seed": 42, "test": 0.8})
+        rows += [{"stage": 3, "train_task": "src", "task": "mr", "source": s, "target": t, "seed": 42, "test": 0.4} for t in four if t != s]
+    res = pd.DataFrame(rows)
+    assert list(table1(res).columns) == ["Adapter", "LoRA", "Prefix", "Fine-tuning", "Avg"]
+    t2 = table2(res)
+    assert [c for c in t2.columns if "F" in c] == ["A→F", "L→F", "P→F", "F→A", "F→L", "F→P"]
+    b = beside_paper(t2, 2)
+    assert b.loc["paper (Table 2)", "F→A"] != b.loc["paper (Table 2)", "F→A"]          # NaN: the paper has no fine-tuning
+    assert b.loc["ours", "A→L"] == pytest.approx(50.0)

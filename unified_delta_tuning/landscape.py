@@ -144,7 +144,7 @@ def score_vectors(
     spec: DeltaSpec, # the method the vectors belong to
     thetas: Tensor, # N vectors of that method, shape [N, D]
     split: str = "dev", # the split to score
-    points_per_pass: int = 8, # K: vectors evaluated together in one forward pass (1: one at a time, unbatched)
+    points_per_pass: int = 8, # K: vectors evaluated together in one forward pass (1: one at a time, unbatched; finetune: always 1)
     batch_size: int = 32, # examples per dev batch (a forward pass holds K times as many rows)
     mode: str | None = None, # T5: "rank" (default with a label set) or "generate"
     progress: bool = False, # show a progress bar over the groups
@@ -158,7 +158,7 @@ def score_vectors(
     enc = encode_split(bb, task, split); golds = [list(g) for g in enc.golds]
     batches = list(eval_batches(bb, task, split, batch_size))
     max_new = (max(map(len, t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
-    scores, K = [], points_per_pass
+    scores, K = [], 1 if spec.method == "finetune" else points_per_pass   # a fine-tuned θ is a whole model: one per pass
     for s in tqdm(range(0, len(thetas), K), desc=f"{spec.method}: {len(thetas)} points, {K} per pass", disable=not progress, mininterval=2):
         group = thetas[s:s + K]
         with use_delta(bb.model, spec, group[0] if K == 1 else group):
@@ -194,7 +194,7 @@ def landscape(
     reference: dict | None = None, # {method: original-space score} for the relative scores
     split: str = "dev", # the split to score
     max_examples: int | None = None, # cap on the split (stratified)
-    points_per_pass: int = 8, batch_size: int = 32, mode: str | None = None, # as in `score_vectors`
+    points_per_pass: int = 8, batch_size: int = 32, mode: str | None = None, # as in `score_vectors` (finetune: one point per pass)
     progress: bool = True, # progress bars
 ) -> pd.DataFrame:
     "Every method's score at every point of a grid over `plane`: columns u, v, method, score, relative, anchor."
@@ -211,10 +211,10 @@ def landscape(
     where = {(u, v): name for name, (u, v) in plane.anchors.items()}
     frames = []
     for m, spec in specs.items():
-        scores = []
-        for s in tqdm(range(0, len(I), points_per_pass), desc=f"{m} on {task.name}", disable=not progress, mininterval=2):
-            with torch.no_grad(): th = torch.stack([decode(m, i) for i in I[s:s + points_per_pass]])
-            scores += score_vectors(bb, task, spec, th, split, points_per_pass, batch_size, mode)
+        scores, K = [], 1 if spec.method == "finetune" else points_per_pass   # fine-tuning cannot batch vectors
+        for s in tqdm(range(0, len(I), K), desc=f"{m} on {task.name}", disable=not progress, mininterval=2):
+            with torch.no_grad(): th = torch.stack([decode(m, i) for i in I[s:s + K]])
+            scores += score_vectors(bb, task, spec, th, split, K, batch_size, mode)
         rel = np.asarray(scores) / reference[m] if reference is not None else np.full(len(scores), np.nan)
         frames.append(pd.DataFrame(dict(u=U, v=V, method=m, score=scores, relative=rel,
                                         anchor=[where.get((u, v), "") for u, v in zip(U, V)])))

@@ -20,7 +20,8 @@ import torch
 
 from .core import short_hash, save_tensors, load_tensors
 from .backbones import Backbone, evaluate
-from .deltas import METHODS, delta_spec, equal_sizes, use_delta
+from .deltas import METHODS, ALL_METHODS, delta_spec, equal_sizes, use_delta
+from .finetune import FINETUNE_LR
 from .train import TrainConfig, fit, DeltaSolution
 from .subspace import (Subspace, SubspaceConfig, SubspaceResult, single_task_config, cached_solution, cached_subspace,
                                            task_key, _config_key, STUDY_CAPS, STUDY_STAGE0, STUDY_STAGE1)
@@ -134,11 +135,11 @@ def relative_performance(results:pd.DataFrame, # long results with stage-0 rows 
     return out.reset_index(drop=True)
 
 # %% ../nbs/07_transfer.ipynb #b2e15a88
-METHOD_TITLES = {"adapter": "Adapter", "lora": "LoRA", "prefix": "Prefix"} # column titles of the paper
-METHOD_LETTERS = {"adapter": "A", "lora": "L", "prefix": "P"} # letters of the transfer columns
+METHOD_TITLES = {"adapter": "Adapter", "lora": "LoRA", "prefix": "Prefix", "finetune": "Fine-tuning"} # column titles (the paper's, and fine-tuning)
+METHOD_LETTERS = {"adapter": "A", "lora": "L", "prefix": "P", "finetune": "F"} # letters of the transfer columns
 
 def _ordered(methods)->list[str]:
-    return [m for m in METHODS if m in methods] + sorted(set(methods) - set(METHODS))
+    return [m for m in ALL_METHODS if m in methods] + sorted(set(methods) - set(ALL_METHODS))
 
 def _index_names(index)->list[str]:
     return ["T_train" if c == "train_task" else "T_test" if c == "task" else c for c in index]
@@ -236,9 +237,15 @@ def paper_table(n:int, # 1, 2 (single-task: optimisation, transfer) or 3, 4 (mul
 def beside_paper(ours:pd.DataFrame, # one of our tables (`table1`/`table2`)
                  n:int, # the paper's table to compare with
                 )->pd.DataFrame:
-    "Our average row next to the paper's, for the columns both tables have."
-    paper = paper_table(n); cols = [c for c in paper.columns if c in ours.columns]
-    return pd.DataFrame([ours.iloc[-1][cols].rename("ours"), paper.iloc[-1][cols].rename(f"paper (Table {n})")])
+    "Our average row next to the paper's; columns the paper lacks (fine-tuning) are blank (NaN) on its side."
+    paper = paper_table(n).iloc[-1]; ours = ours.iloc[-1]
+    shared = [c for c in paper.index if c in ours.index]
+    cols = [c for c in ours.index if c in shared or c not in paper.index]
+    out = pd.DataFrame([ours[cols].rename("ours"), paper.reindex(cols).rename(f"paper (Table {n})")])
+    extra = [c for c in cols if c not in paper.index]
+    if extra and "Avg" in shared:   # our Avg also averages the extra columns; this one averages only the paper's
+        out["Avg (paper's columns)"] = [ours[[c for c in shared if c != "Avg"]].mean(), paper["Avg"]]
+    return out
 
 # %% ../nbs/07_transfer.ipynb #5d7a9067
 STUDY_STAGE2 = TrainConfig(lr=1e-2, batch_size=8, steps=60, eval_every=20, optimizer="adafactor", progress=False) # stage 2 of the real run (lr from the grid)
@@ -267,12 +274,13 @@ def run_single_task_study(bb:Backbone, # the frozen backbone
                           source="tweets3", # the source task: a name for `tasks.load_task`, or a `Task`
                           targets=("mr", "amazon"), # the unseen target tasks (names or `Task`s)
                           folder:str|Path="runs/single-task", # where every artefact is cached
-                          methods:Sequence[str]=METHODS, # the methods (≥ 2)
+                          methods:Sequence[str]=METHODS, # the methods (≥ 2), any of `ALL_METHODS`
                           sizes:dict|None=None, # sizes per method; None: `deltas.equal_sizes` (the same D for all)
                           caps:dict|None=STUDY_CAPS, # split caps for `tasks.load_task` of named tasks (a `Task` is used as given); None: full splits
                           stage0:TrainConfig=STUDY_STAGE0, stage1:TrainConfig=STUDY_STAGE1, # stage 0 and stage 1 loops
                           scfg:SubspaceConfig=SubspaceConfig(), # stage-1 settings (y = 4, ra = 0.1: the authors' single-task)
                           stage2:TrainConfig=STUDY_STAGE2, lrs:Sequence[float]=STUDY_LRS, # stage 2 loop and its lr grid
+                          finetune_lr:float=FINETUNE_LR, # stage-0 learning rate of "finetune" (the rest of its loop is `stage0`'s)
                           seed:int=42, # seeds θ_init, every loop and the task splits
                          )->dict:
     "Stages 0-3 of the single-task setting: results (long), Tables 1 and 2, the stage-0 solutions, stage-1 result and stage-2 runs, compute per stage."
@@ -281,9 +289,10 @@ def run_single_task_study(bb:Backbone, # the frozen backbone
     get = lambda t: t if hasattr(t, "train") else load_task(t, seed=seed, **(caps or {}))
     src = get(source); tgts = [get(t) for t in targets]
     sizes = sizes or equal_sizes(bb.model)
-    specs = {m: delta_spec(bb.model, m, seed=seed, **sizes[m]) for m in methods}
+    specs = {m: delta_spec(bb.model, m, seed=seed, **(sizes[m] if m != "finetune" else {})) for m in methods}
     s0, s1, s2 = (replace(c, seed=seed) for c in (stage0, stage1, stage2))
-    sols = {(t.name, m): cached_solution(bb, t, specs[m], s0, folder/"stage0") for t in [src, *tgts] for m in methods}
+    cfg0 = lambda m: replace(s0, lr=finetune_lr) if m == "finetune" else s0
+    sols = {(t.name, m): cached_solution(bb, t, specs[m], cfg0(m), folder/"stage0") for t in [src, *tgts] for m in methods}
     s1r = cached_subspace(bb, src, [sols[(src.name, m)] for m in methods], s1, replace(scfg, methods=tuple(methods)), folder/"stage1")
     rows, runs = stage0_rows(list(sols.values())), [cached_subspace_optimization(bb, t, s1r.subspace, m, s2, lrs, folder/"stage2") for t in tgts for m in methods]
     for r in runs: rows += run_rows(r, src.name)
