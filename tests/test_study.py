@@ -62,7 +62,7 @@ def udt(*args, timeout=600):
 def test_shipped_studies_are_valid_and_complete():
     plans = {n: plan_runs(load_study(ROOT/"studies"/f"{n}.toml")) for n in ("quick", "default", "paper")}
     count = lambda n, step: sum(r.step == step for r in plans[n])
-    assert [count("default", s) for s in ("stage0", "stage1", "stage2")] == [8 * 3, 3 + 1, (4 + 4) * 3]
+    assert [count("default", s) for s in ("stage0", "stage1", "stage2", "landscape")] == [8 * 4, 3 + 1, (4 + 4) * 4, 1]   # A, L, P and F
     assert [count("quick", s) for s in ("stage0", "stage1", "stage2")] == [2 * 3, 1, 3]
     for n in ("quick", "default"): assert missing_inputs(load_study(ROOT/"studies"/f"{n}.toml")) == []
     default = load_study(ROOT/"studies"/"default.toml")
