@@ -209,8 +209,10 @@ def landscape_summary(lands:list[dict])->pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_report.ipynb #075d1c17
+def _text(x)->str: return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
+
 def _values(s:pd.Series)->str:
-    v = [x for x in dict.fromkeys(s.dropna().astype(str)) if x != ""]
+    v = [x for x in dict.fromkeys(map(_text, s.dropna())) if x != ""]
     return ", ".join(v[:6]) + (f", … ({len(v)} values)" if len(v) > 6 else "")
 
 def provenance(results:pd.DataFrame)->pd.DataFrame:
