@@ -193,19 +193,26 @@ def landscapes(study_dir:str|Path, results:pd.DataFrame)->list[dict]:
         f = Path(study_dir)/r.run_id/"landscape.csv"
         if not f.is_file(): raise FileNotFoundError(f"{f} is missing although results.csv lists {r.run_id} as done; rerun `udt study run`")
         out.append({"run_id": r.run_id, "setting": r.setting, "train_task": r.train_task, "task": r.task, "seed": r.seed,
-                    "frame": pd.read_csv(f).fillna({"anchor": ""}), "areas": pd.DataFrame(_json(study_dir, r.run_id, "areas.json")["areas"]),
+                    "frame": pd.read_csv(f).fillna({"anchor": ""}), "areas": pd.DataFrame((a := _json(study_dir, r.run_id, "areas.json"))["areas"]),
+                    "unit_area": a.get("unit_area"),
                     "metrics": _json(study_dir, r.run_id, "metrics.json")})
     return out
 
 def landscape_summary(lands:list[dict])->pd.DataFrame:
-    "One row per landscape run and threshold: the common region's share and area, and the batched-evaluation speed-up."
+    "Per landscape run, threshold and group of methods: the common region's share and area, and the batched-evaluation speed-up."
+    from unified_delta_tuning.landscape import region_area
     rows = []
     for L in lands:
-        for a in L["areas"].to_dict("records"):
-            rows.append({"setting": L["setting"], "subspace of": L["train_task"], "task": L["task"], "seed": L["seed"],
-                         "fraction": a["fraction"], "grid": a["grid"], "share of square": a["share_of_square"], "area (u, v)": a["area_uv"],
-                         "area (I units)": a.get("area_subspace"), "points inside": a["points_inside"],
-                         "batched speed-up": L["metrics"].get("speedup_mean"), "same scores batched": L["metrics"].get("same_batched_scores")})
+        methods = list(dict.fromkeys(L["frame"].method)); delta = [m for m in METHODS if m in methods]
+        groups = {"all": methods, **({"adapter, lora, prefix": delta} if len(delta) < len(methods) and len(delta) >= 2 else {})}
+        for f in L["areas"].fraction:
+            for g, ms in groups.items():
+                a = region_area(L["frame"], f, methods=ms)
+                rows.append({"setting": L["setting"], "subspace of": L["train_task"], "task": L["task"], "seed": L["seed"], "methods": g,
+                             "fraction": f, "grid": a["grid"], "share of square": a["share_of_square"], "area (u, v)": a["area_uv"],
+                             "area (I units)": a["area_uv"] * L["unit_area"] if L.get("unit_area") is not None else None,
+                             "points inside": a["points_inside"], "batched speed-up": L["metrics"].get("speedup_mean"),
+                             "same scores batched": L["metrics"].get("same_batched_scores")})
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_report.ipynb #075d1c17
