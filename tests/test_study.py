@@ -211,6 +211,7 @@ def test_pipeline_end_to_end_resumes_and_repeats(tmp_path):
     assert (t.state == "done").all() and len(t) == 7
     res = pd.read_csv(folder/"results.csv")
     assert len(res) == 7 and (res.state == "done").all() and res.test.between(0, 1).all()
+    assert res.current.all() and sorted(json.loads((folder/"plan.json").read_text())["runs"]) == sorted(res.run_id)   # the plan it ran
 
     s2 = folder/t[t.step == "stage2"].run.iloc[0]
     before = json.loads((s2/"metrics.json").read_text()), json.loads((s2/"rows.json").read_text())

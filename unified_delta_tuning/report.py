@@ -31,8 +31,10 @@ def study_folder(study:str|Path, # a study folder (holding results.csv) or a stu
         return Path(runs_root)/load_study(p).name
     raise FileNotFoundError(f"{p} is neither a study folder nor a study file (.toml); give runs/<study> or studies/<study>.toml")
 
-def read_results(study_dir:str|Path)->pd.DataFrame:
-    "The study's `results.csv`: one row per run folder."
+def read_results(study_dir:str|Path, # the study folder
+                 current:bool=True, # keep only the runs of the plan the study was last run with (column `current`)
+                )->pd.DataFrame:
+    "The study's `results.csv`: one row per run folder (of the current plan)."
     f = Path(study_dir)/"results.csv"
     if not f.is_file():
         raise FileNotFoundError(f"{f} does not exist; run the study first (`udt study run STUDY.toml`), "
@@ -40,6 +42,7 @@ def read_results(study_dir:str|Path)->pd.DataFrame:
     res = pd.read_csv(f)
     missing = {"run_id", "step", "state"} - set(res.columns)
     if missing: raise ValueError(f"{f} lacks column(s) {sorted(missing)}; it was not written by `study.write_results`: rebuild it with `udt report`")
+    if current and "current" in res: res = res[res.current.astype(str) == "True"].reset_index(drop=True)   # runs of an earlier plan stay out
     return res
 
 def done(results:pd.DataFrame, step:str)->pd.DataFrame:

@@ -657,6 +657,7 @@ def run_study(study:Study|str|Path, # a study or its file
     start = time.perf_counter()
     with study_lock(root), ThreadPoolExecutor(jobs) as pool:
         atomic_write(root/"study.toml", study.text)   # the study as run: the report reads its name, description and settings
+        write_json(root/"plan.json", {"runs": [r.id for r in runs]})   # which run folders belong to it (results.csv: `current`)
         try:
             while pending or running:
                 for r in list(pending):   # in dependency order
@@ -699,12 +700,13 @@ def _flat(d:dict, prefix:str="")->dict:
 
 def collect_results(study_dir:str|Path)->pd.DataFrame:
     "One row per run folder of a study: parameters, state, metrics, wall time, versions, git commit."
-    rows = []
+    rows, plan = [], _readable(Path(study_dir)/"plan.json")
     for f in sorted(p for p in Path(study_dir).iterdir() if p.is_dir()) if Path(study_dir).is_dir() else []:
         info = _readable(f/"params.json")
         if info is None: continue
         state = run_state(f)
         row = {"run_id": f.name, "step": info.get("step"), "state": state, **_flat(info.get("params", {}))}
+        if plan is not None: row["current"] = f.name in set(plan.get("runs", []))
         if state == "done":
             for k, v in _flat(_readable(f/"metrics.json")).items(): row[f"metrics.{k}" if k in row else k] = v
             done = _readable(f/"done.json")
