@@ -359,9 +359,10 @@ def plan_runs(study:Study)->list[Run]:
                 grid = {k: ls[k] for k in ("n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "basis")}
                 for t in ls["tasks"]:
                     deps = [codes[t, m].id for m in study.methods] + [s0[t, m, seed].id for m in study.methods]
-                    caps = {**_common(study, "stage2", setting)["caps"], **({"max_dev": ls["max_dev"]} if ls.get("max_dev") else {})}
+                    common = _common(study, "stage2", setting)
+                    caps = {**common["caps"], **({"max_dev": ls["max_dev"]} if ls.get("max_dev") else {})}
                     land.append(make_run("landscape", f"ls-{setting}-{label}-{_slug(t)}-s{seed}",
-                                         {**_common(study, "stage2", setting), "caps": caps, "setting": setting, "train_task": train_task,
+                                         {**common, "caps": caps, "setting": setting, "train_task": train_task,
                                           "task": t, "methods": study.methods, "seed": seed, "subspace_path": f"../{r1.id}/subspace.safetensors",
                                           "codes": [f"../{codes[t, m].id}/code.safetensors" for m in study.methods],
                                           "solutions": [f"../{s0[t, m, seed].id}/solution.safetensors" for m in study.methods], **grid}, deps))
