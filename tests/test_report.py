@@ -5,56 +5,20 @@
    is checked, and a screenshot is taken (kept in the test's temporary folder).
 2. The committed artefacts of a two-seed, two-setting study (`tests/data/report-study/`) render Tables 1-4 with
    their spread over seeds, the curves of every stage, the heatmaps and the landscape.
-Bad input (no results.csv, a missing artefact) gets an error that says what to run.
+Bad input (no results.csv, no study file) gets an error that says what to run; the readers' own errors are tested in `14_results`.
 """
-import importlib.util, os, shutil, subprocess, sys, textwrap
+import importlib.util, shutil, subprocess, sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from unified_delta_tuning.report import read_results, render_report, result_rows
+from studies import ENV, ROOT, TINY_REPORT, UDT
+from unified_delta_tuning.report import render_report
 
-ROOT = Path(__file__).resolve().parents[1]
-UDT = Path(sys.executable).parent/"udt"
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
 FIXTURE = ROOT/"tests"/"data"/"report-study"
 
 spec = importlib.util.spec_from_file_location("udt_tools_browser", ROOT/"tools"/"browser.py")
 browser = importlib.util.module_from_spec(spec); sys.modules[spec.name] = browser; spec.loader.exec_module(browser)
-
-STUDY = textwrap.dedent('''\
-    name = "tiny-report"
-    description = "A tiny random BERT: three methods, one single-task pair, its landscape."
-    backbone = "tiny-bert"
-    methods = ["adapter", "lora", "prefix"]
-    seeds = [42]
-    [tasks]
-    max_train = 64
-    max_dev = 32
-    max_test = 32
-    [stage0]
-    lr = 0.05
-    batch_size = 8
-    steps = 6
-    eval_every = 3
-    [stage1]
-    lr = 0.01
-    batch_size = 8
-    steps = 4
-    eval_every = 2
-    n_points = 1
-    [stage2]
-    lrs = [0.05]
-    batch_size = 8
-    steps = 4
-    eval_every = 2
-    [single_task.pairs]
-    sms = ["nyt"]
-    [landscape]
-    tasks = ["nyt"]
-    n = 3
-    ''')
 
 def figures(html:str)->int: return html.count('src="data:image/png;base64,')
 
@@ -75,7 +39,7 @@ def check_in_chromium(page:Path, shot:Path, tables:int, figs:int, headings:list[
     assert len(colours) > 100 and white < 0.98, (len(colours), white)      # text, tables and figures, not a blank page
 
 def test_a_real_tiny_study_renders_and_opens_in_chromium(tmp_path):
-    (tmp_path/"s.toml").write_text(STUDY)
+    (tmp_path/"s.toml").write_text(TINY_REPORT)
     r = subprocess.run([str(UDT), "study", "run", str(tmp_path/"s.toml"), "--jobs", "2", "--threads", "1", "--runs", str(tmp_path/"runs")],
                        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -83,7 +47,7 @@ def test_a_real_tiny_study_renders_and_opens_in_chromium(tmp_path):
                        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     page = tmp_path/"runs"/"tiny-report"/"report.html"
-    assert f"report (" in r.stdout and str(page) in r.stdout and "Table 1" in r.stdout
+    assert "report (" in r.stdout and str(page) in r.stdout and "Table 1" in r.stdout
     assert (tmp_path/"reports"/"tiny-report.html").read_text() == page.read_text()
     assert (tmp_path/"reports"/"tiny-report.ipynb").is_file()
     html = page.read_text()
@@ -106,12 +70,6 @@ def test_two_seeds_two_settings_every_table_and_figure(tmp_path):
     check_in_chromium(out["html"], tmp_path/"report.png", tables=15, figs=6, headings=["Table 3", "Table 4", "Over seeds"])
 
 def test_bad_input_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="udt study run"): read_results(tmp_path)
-    with pytest.raises(FileNotFoundError, match="udt study run"): render_report(tmp_path)
-    study = tmp_path/"s"; shutil.copytree(FIXTURE, study)
-    res = read_results(study)
-    gone = res[res.step == "stage2"].run_id.iloc[0]
-    (study/gone/"rows.json").unlink()
-    with pytest.raises(FileNotFoundError, match=f"{gone}.*rerun `udt study run`"): result_rows(study, res)
+    with pytest.raises(FileNotFoundError, match="udt study run"): render_report(tmp_path)   # before any kernel starts
     r = subprocess.run([str(UDT), "report", str(tmp_path/"nothing.toml")], capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert r.returncode == 2 and "no study file" in r.stderr

@@ -1,81 +1,28 @@
-"""Studies end to end: study files, papermill runs that resume, failures that block only their dependants, results.
+"""Studies end to end: the study command, papermill runs that resume, failures that block only their dependants, results.
 
 The runner's logic is tested with fast fake step notebooks (no torch in the kernel, ~2 s a run); the real pipeline
 (stage 0 -> stage 1 -> stages 2-3 on a tiny random BERT, through the real step notebooks) is run once, killed midway,
 resumed, partly corrupted and redone, which also checks that a run repeated with the same seed gives the same numbers.
+The study file's checks, the plan and the run states are unit-tested in the notebooks (`10_study`, `11_plan`, `14_results`).
 """
-import json, os, signal, subprocess, sys, textwrap, time
+import json, os, signal, subprocess, time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from unified_delta_tuning.study import (StudyError, collect_results, load_study, missing_inputs, parse_study, plan_runs,
-                                        run_state, run_study, study_status)
-from unified_delta_tuning.tasks import PAPER_MULTITASK_TEST_TASKS, PAPER_SINGLE_TASK_PAIRS, PAPER_TRAIN_TASKS
-
-ROOT = Path(__file__).resolve().parents[1]
-UDT = Path(sys.executable).parent/"udt"
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-TINY = textwrap.dedent('''\
-    name = "tiny"
-    backbone = "tiny-bert"
-    methods = ["adapter", "lora"]
-    seeds = [42]
-
-    [tasks]
-    max_train = 64
-    max_dev = 32
-    max_test = 32
-
-    [stage0]
-    lr = 0.05
-    batch_size = 8
-    steps = 10
-    eval_every = 5
-
-    [stage1]
-    lr = 0.01
-    batch_size = 8
-    steps = 6
-    eval_every = 3
-    n_points = 1
-
-    [stage2]
-    lrs = [0.05]
-    batch_size = 8
-    steps = 6
-    eval_every = 3
-
-    [single_task.pairs]
-    sms = ["nyt"]
-    ''')
+from studies import ENV, ROOT, TINY, UDT
+from unified_delta_tuning.plan import CODE, METRICS, SOLUTION, SUBSPACE, plan_runs
+from unified_delta_tuning.results import run_state
+from unified_delta_tuning.runner import run_study, study_status
+from unified_delta_tuning.study import StudyError, load_study
 
 def udt(*args, timeout=600):
     return subprocess.run([str(UDT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout, cwd=ROOT)
 
 # ---------------------------------------------------------------------------------------------------------------
-# Study files
-
-def test_shipped_studies_are_valid_and_complete():
-    plans = {n: plan_runs(load_study(ROOT/"studies"/f"{n}.toml")) for n in ("quick", "default", "paper")}
-    count = lambda n, step: sum(r.step == step for r in plans[n])
-    assert [count("default", s) for s in ("stage0", "stage1", "stage2", "landscape")] == [8 * 4, 3 + 1, (4 + 4) * 4, 1]   # A, L, P and F
-    assert [count("quick", s) for s in ("stage0", "stage1", "stage2")] == [2 * 3, 1, 3]
-    for n in ("quick", "default"): assert missing_inputs(load_study(ROOT/"studies"/f"{n}.toml")) == []
-    default = load_study(ROOT/"studies"/"default.toml")
-    assert default.single_task["pairs"] == {"tweets3": ["mr", "amazon"], "trec50": ["trec6"], "nyt": ["tweets"]}
-    assert (default.multi_task["sources"], default.multi_task["targets"]) == (["tweets3", "trec50", "nyt", "sms"], ["mr", "amazon", "tweets", "trec6"])
-
-def test_paper_study_follows_the_paper():
-    paper = load_study(ROOT/"studies"/"paper.toml")
-    assert sorted((s, t) for s, ts in paper.single_task["pairs"].items() for t in ts) == sorted(PAPER_SINGLE_TASK_PAIRS)
-    assert sorted(paper.multi_task["sources"]) == sorted(PAPER_TRAIN_TASKS) and len(paper.multi_task["sources"]) == 60
-    assert sorted(paper.multi_task["targets"]) == sorted(PAPER_MULTITASK_TEST_TASKS) and len(paper.multi_task["targets"]) == 9
-    assert paper.sizes == "paper" and paper.stage_config("stage2", "single")["lrs"] == [1e-2, 5e-2]
-    assert paper.stage_config("stage1", "single")["y"] == 4 and paper.stage_config("stage1", "multi")["y"] == 100
+# The study command
 
 def test_paper_dry_run_lists_every_run_and_missing_input():
     r = udt("study", "run", "studies/paper.toml", "--dry-run")
@@ -85,24 +32,6 @@ def test_paper_dry_run_lists_every_run_and_missing_input():
     assert "286 runs (stage0: 219, stage1: 7, stage2: 60)" in r.stdout
     assert "paper.toml:8 (backbone): no model folder" in r.stdout and "(tasks.data_dir): no folder" in r.stdout
 
-def test_missing_inputs_stop_the_run_before_it_starts(tmp_path):
-    with pytest.raises(StudyError, match=r"cannot start 'paper': \d+ missing input\(s\):\n  .*paper.toml:8 \(backbone\): no model folder"):
-        run_study(ROOT/"studies"/"paper.toml", tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-@pytest.mark.parametrize("change, message", [
-    (("steps = 10", "steps = "), "bad.toml: not valid TOML: Invalid value (at line 14"),
-    (("steps = 10", "step = 10"), "bad.toml:14 (stage0.step): unknown key `step`; did you mean `steps`?"),
-    (('sms = ["nyt"]', 'sms = ["nytt"]'), "bad.toml:31 (single_task.pairs.sms): unknown task 'nytt'"),
-    (('"lora"]', '"lora", "bitfit"]'), "bad.toml:3 (methods): unknown or repeated method(s) ['bitfit']"),
-    (("batch_size = 8\nsteps = 6", "batch_size = 0\nsteps = 6"), "bad.toml:19 (stage1.batch_size): must be positive"),
-    (("n_points = 1", "n_points = 1\nup = 'cubic'"), "bad.toml:17 (stage1): unknown up-projection 'cubic'"),
-])
-def test_bad_study_is_reported_with_line_and_fix(tmp_path, change, message):
-    assert change[0] in TINY
-    f = tmp_path/"bad.toml"; f.write_text(TINY.replace(*change))
-    with pytest.raises(StudyError) as e: load_study(f)
-    assert message in str(e.value), str(e.value)
 
 def test_bad_study_stops_the_command(tmp_path):
     f = tmp_path/"bad.toml"; f.write_text(TINY.replace("steps = 10", "step = 10"))
@@ -110,19 +39,15 @@ def test_bad_study_stops_the_command(tmp_path):
     assert r.returncode == 2 and "unknown key `step`" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path/"runs").exists()
 
-def test_unknown_study_file_and_step():
-    with pytest.raises(FileNotFoundError, match="no study file"): load_study(ROOT/"studies"/"nope.toml")
-    with pytest.raises(StudyError, match="unknown step 'stage9'"): run_study(parse_study(TINY), only="stage9")
-
 # ---------------------------------------------------------------------------------------------------------------
 # The runner, with fake step notebooks: a kernel that imports nothing heavy
 
 FAKE = '''\
 import json, pathlib
 if "nyt" in [globals().get("task"), *globals().get("tasks", [])]: raise ValueError("fake failure on nyt")
-out = {"stage0": "solution.safetensors", "stage1": "subspace.safetensors", "stage2": "code.safetensors"}["{step}"]
+out = {"stage0": "{SOLUTION}", "stage1": "{SUBSPACE}", "stage2": "{CODE}"}["{step}"]
 pathlib.Path(out).write_bytes(b"x" * 100)
-pathlib.Path("metrics.json").write_text(json.dumps({"test": 0.5, "seed": seed}))
+pathlib.Path("{METRICS}").write_text(json.dumps({"test": 0.5, "seed": seed}))
 '''
 
 @pytest.fixture
@@ -131,7 +56,8 @@ def fake_study(tmp_path):
     for step in ("stage0", "stage1", "stage2"):
         nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
         nb.cells = [nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(FAKE.replace("{step}", step))]
+                    nbformat.v4.new_code_cell(FAKE.replace("{step}", step).replace("{SOLUTION}", SOLUTION).replace("{SUBSPACE}", SUBSPACE)
+                                                 .replace("{CODE}", CODE).replace("{METRICS}", METRICS))]
         nbformat.write(nb, nbs/f"{step}.ipynb")
     text = TINY.replace('name = "tiny"', 'name = "fake"').replace('seeds = [42]', f'seeds = [42]\nnotebooks = "{nbs}"').replace('sms = ["nyt"]', 'sms = ["mr"]\nnyt = ["tweets"]')
     f = tmp_path/"fake.toml"; f.write_text(text)

@@ -5,7 +5,7 @@ Usage: python tools/docs.py [--out site] [--src site_src] [--strict] [--verbose]
 Quarto (which `nbdev-docs` needs) cannot be installed from the registries, so this assembles a MkDocs source folder
 and runs `mkdocs build` with the mkdocs-jupyter plugin (the theme and plugin settings are in the repo's mkdocs.yml):
 
-- Home: nbs/index.ipynb.  Library: every nbs/NN_*.ipynb, code kept (the notebooks are the docs).
+- Home: nbs/index.ipynb.  Library: every nbs/NN_*.ipynb and NNa_*.ipynb, code kept (the notebooks are the docs).
 - Reports: every reports/*.ipynb and runs/<study>/report.ipynb (executed report notebooks), shown as a report:
   outputs and prose only, no code, without papermill's `parameters`/`injected-parameters` cells.
   No reports found: no Reports section.
@@ -76,7 +76,7 @@ def find_pages(root: Path = ROOT) -> dict:
     "{'home': path, 'library': [paths], 'reports': [(site name, path)]} of what the site shows."
     nbs = root/"nbs"
     if not (nbs/"index.ipynb").exists(): raise FileNotFoundError(f"{nbs/'index.ipynb'} is missing: the site's home page is nbs/index.ipynb")
-    library = sorted(p for p in nbs.glob("[0-9][0-9]_*.ipynb"))
+    library = sorted(p for p in nbs.glob("[0-9][0-9]*_*.ipynb"))
     reports = [(f"reports/{p.name}", p) for p in sorted((root/"reports").glob("*.ipynb"))]
     taken = {n for n, _ in reports}
     for p in sorted((root/"runs").glob("*/report.ipynb")):

@@ -21,6 +21,8 @@ unchanged() {  # unchanged "what" cmd... : run cmd, fail if it changed nbs/ or t
 
 echo "== nbdev-clean leaves the notebooks unchanged"
 unchanged "nbdev-clean (run it and commit the cleaned notebooks)" nbdev-clean
+echo "== nbdev-clean leaves the step notebooks unchanged (package data: unified_delta_tuning/experiments/)"
+unchanged "nbdev-clean --fname unified_delta_tuning/experiments (run it and commit them)" nbdev-clean --fname unified_delta_tuning/experiments
 echo "== nbdev-export leaves the package unchanged"
 unchanged "nbdev-export (the package is out of sync with nbs/: run nbdev-export and commit)" nbdev-export
 echo "== README.md is in sync with nbs/index.ipynb"

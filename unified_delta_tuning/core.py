@@ -4,15 +4,14 @@
 
 # %% auto #0
 __all__ = ['set_seed', 'default_device', 'atomic_write', 'write_json', 'read_json', 'package_versions', 'git_commit',
-           'run_metadata', 'save_tensors', 'load_tensors', 'short_hash', 'timer']
+           'run_metadata', 'save_tensors', 'load_tensors', 'short_hash']
 
 # %% ../nbs/00_core.ipynb #ba4b8681
 import os
 for _k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_k, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import hashlib, json, platform, random, subprocess, sys, tempfile, time
-from contextlib import contextmanager
+import hashlib, json, platform, random, subprocess, tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -63,7 +62,8 @@ def _jsonable(o):
     if isinstance(o, (np.generic, torch.Tensor)): return o.item()
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
-def read_json(path:str|Path)->dict:
+def read_json(path:str|Path, # a JSON file
+             )->dict:
     "Read a JSON file, naming the file in the error if it is missing or malformed."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
@@ -134,11 +134,3 @@ def short_hash(obj, # anything JSON-serialisable (keys are sorted), or bytes
     "A short, stable SHA-256 hex digest of `obj`."
     data = obj if isinstance(obj, bytes) else json.dumps(obj, sort_keys=True, default=_jsonable).encode()
     return hashlib.sha256(data).hexdigest()[:n]
-
-@contextmanager
-def timer():
-    "Measure the wall time of a block: `with timer() as t: ...; t()` gives seconds."
-    start = time.perf_counter(); end = None
-    def elapsed(): return (end or time.perf_counter()) - start
-    try: yield elapsed
-    finally: end = time.perf_counter()

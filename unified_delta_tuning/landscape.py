@@ -14,14 +14,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .backbones import (Backbone, encode_split, encode_labels, eval_batches, mean_pool, rank_labels_t5,
-                                            generate_t5, t5_target_ids)
+from .backbones import Backbone, evaluate_batched
 from .deltas import DeltaSpec, check_theta, use_delta
-from .metrics import score
 from .tasks import Task, cap_examples
 
 # %% ../nbs/08_landscape.ipynb #a77ea234
@@ -37,7 +34,9 @@ class Plane:
     basis: str # "affine" or "orthonormal"
     through: Tensor # [3, y] the three points, in the order of `anchors`
 
-    def points(self, u, v) -> Tensor:
+    def points(self, u, # N u coordinates
+               v, # N v coordinates
+              )->Tensor:
         "Subspace points I(u, v), shape [N, y], for N paired coordinates."
         u, v = (torch.tensor(np.array(c, dtype=float).reshape(-1, 1), dtype=self.origin.dtype) for c in (u, v))
         if u.shape != v.shape: raise ValueError(f"u and v must pair up, got {u.shape[0]} u and {v.shape[0]} v values")
@@ -47,15 +46,15 @@ class Plane:
         return self.origin + u * self.e1 + v * self.e2
 
     @property
-    def unit_area(self) -> float:
+    def unit_area(self)->float:
         "Euclidean area in the subspace of one (u, v) unit square: |e1|·|e2|·sin(angle)."
         g = torch.stack([self.e1, self.e2]).double()
         return math.sqrt(max(torch.linalg.det(g @ g.T).item(), 0.0))
 
-def plane_through(
-    points: dict, # three named subspace points {name: I [y]}; the first is the origin
-    basis: str = "affine", # "affine": the points at (0,0), (1,0), (0,1); "orthonormal": Gram–Schmidt, subspace units
-) -> Plane:
+# %% ../nbs/08_landscape.ipynb #146cebf4
+def plane_through(points:dict, # three named subspace points {name: I [y]}; the first is the origin
+                  basis:str="affine", # "affine": the points at (0,0), (1,0), (0,1); "orthonormal": Gram–Schmidt, subspace units
+                 )->Plane:
     "The plane through three points of the subspace."
     if basis not in BASES: raise ValueError(f"unknown basis {basis!r}; use one of {BASES}")
     if not isinstance(points, dict) or len(points) != 3:
@@ -78,18 +77,17 @@ def plane_through(
                  basis, torch.stack(ps))
 
 # %% ../nbs/08_landscape.ipynb #af82e85d
-def _check_range(name: str, r) -> tuple[float, float]:
+def _check_range(name:str, r)->tuple[float, float]:
     try: lo, hi = (float(x) for x in r)
     except (TypeError, ValueError): raise ValueError(f"{name} must be a pair (start, end) of numbers, got {r!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
         raise ValueError(f"{name}={r!r} must be finite with start < end, e.g. (-0.5, 1.5)")
     return lo, hi
 
-def grid_axes(
-    u_range=(-0.5, 1.5), # (start, end) of u
-    v_range=(-0.5, 1.5), # (start, end) of v
-    n=9, # points per axis: an int, or (n_u, n_v); at least 2 each
-) -> tuple[np.ndarray, np.ndarray]:
+def grid_axes(u_range=(-0.5, 1.5), # (start, end) of u
+              v_range=(-0.5, 1.5), # (start, end) of v
+              n=9, # points per axis: an int, or (n_u, n_v); at least 2 each
+             )->tuple[np.ndarray, np.ndarray]:
     "The u and v values of a regular grid over the plane."
     ns = (n, n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else n
     if (not isinstance(ns, (tuple, list)) or len(ns) != 2
@@ -103,100 +101,63 @@ def grid_axes(
     return axes[0], axes[1]
 
 # %% ../nbs/08_landscape.ipynb #e88d2c19
-def _repeat(batch: dict, k: int) -> dict:
-    "k copies of a batch one after the other (slice j of the rows is copy j); `index` stays per example."
-    return {n: (t if n == "index" else t.repeat(k, *[1] * (t.dim() - 1))) for n, t in batch.items()}
-
-def _label_embeddings(bb: Backbone, task: Task, k: int) -> Tensor:
-    "Normalised embeddings of the label strings under each of the k vectors in use, shape [k, C, h]."
-    lab = {n: t.to(bb.device) for n, t in encode_labels(bb, task).items()}
-    emb = mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1))
-    return F.normalize(emb, dim=-1).view(k, len(task.labels), -1)
-
-def _predict_group(bb: Backbone, task: Task, batches: list, k: int, n: int, mode: str, max_new: int) -> list[list]:
-    "Predictions for all n examples under each of the k vectors in use (one list per vector)."
-    preds = [[None] * n for _ in range(k)]
-    labels = _label_embeddings(bb, task, k) if bb.family == "bert" else None
-    for batch in batches:
-        rep, b = _repeat(batch, k), len(batch["index"])
-        if mode == "generate": out = generate_t5(bb, rep, max_new)
-        else:
-            if bb.family == "t5": best = rank_labels_t5(bb, task, rep).view(k, b)
-            else:
-                x = F.normalize(mean_pool(bb, rep["input_ids"], rep["attention_mask"]), dim=-1).view(k, b, -1)
-                best = (x @ labels.transpose(1, 2)).argmax(-1)
-            out = [task.labels[i] for i in best.flatten().tolist()]
-        for j in range(k):
-            for i, p in zip(batch["index"].tolist(), out[j * b:(j + 1) * b]): preds[j][i] = p
-    return preds
-
-def _mode(bb: Backbone, task: Task, mode: str | None) -> str:
-    mode = mode or ("rank" if task.labels else "generate")
-    if mode not in ("rank", "generate"): raise ValueError(f"unknown prediction mode {mode!r}; use 'rank' or 'generate'")
-    if bb.family == "bert" and mode == "generate": raise ValueError("encoders cannot generate; they predict by label matching (mode='rank')")
-    if mode == "rank" and not task.labels: raise ValueError(f"task {task.name!r} has no label set to rank; use mode='generate'")
-    return mode
-
 @torch.no_grad()
-def score_vectors(
-    bb: Backbone, # the frozen backbone
-    task: Task, # the task whose metric is computed
-    spec: DeltaSpec, # the method the vectors belong to
-    thetas: Tensor, # N vectors of that method, shape [N, D]
-    split: str = "dev", # the split to score
-    points_per_pass: int = 8, # K: vectors evaluated together in one forward pass (1: one at a time, unbatched; finetune: always 1)
-    batch_size: int = 32, # examples per dev batch (a forward pass holds K times as many rows)
-    mode: str | None = None, # T5: "rank" (default with a label set) or "generate"
-    progress: bool = False, # show a progress bar over the groups
-) -> list[float]:
+def score_vectors(bb:Backbone, # the frozen backbone
+                  task:Task, # the task whose metric is computed
+                  spec:DeltaSpec, # the method the vectors belong to
+                  thetas:Tensor, # N vectors of that method, shape [N, D]
+                  split:str="dev", # the split to score
+                  points_per_pass:int=8, # K: vectors evaluated together in one forward pass (1: one at a time, unbatched; finetune: always 1)
+                  batch_size:int=32, # examples per dev batch (a forward pass holds K times as many rows)
+                  mode:str|None=None, # T5: "rank" (default with a label set) or "generate"
+                  progress:bool=False, # show a progress bar over the groups
+                 )->list[float]:
     "The task metric on `split` of each of N vectors, K of them per forward pass."
     if not isinstance(points_per_pass, int) or isinstance(points_per_pass, bool) or points_per_pass < 1:
         raise ValueError(f"points_per_pass={points_per_pass!r} must be a positive int (1 evaluates one vector at a time)")
     check_theta(spec, thetas, batched=True)
     if thetas.dim() != 2: raise ValueError(f"thetas must be a stack of vectors [N, {spec.D}], got shape {tuple(thetas.shape)}")
-    mode = _mode(bb, task, mode)
-    enc = encode_split(bb, task, split); golds = [list(g) for g in enc.golds]
-    batches = list(eval_batches(bb, task, split, batch_size))
-    max_new = (max(map(len, t5_target_ids(bb, task.labels))) + 1) if task.labels else bb.max_target_length
-    scores, K = [], 1 if spec.method == "finetune" else points_per_pass   # a fine-tuned θ is a whole model: one per pass
+    scores, K = [], points_per_pass if spec.batches else 1   # a fine-tuned θ is a whole model: one per pass
     for s in tqdm(range(0, len(thetas), K), desc=f"{spec.method}: {len(thetas)} points, {K} per pass", disable=not progress, mininterval=2):
         group = thetas[s:s + K]
         with use_delta(bb.model, spec, group[0] if K == 1 else group):
-            preds = _predict_group(bb, task, batches, len(group), len(enc), mode, max_new)
-        scores += [score(p, golds, task.metric) for p in preds]
+            scores += evaluate_batched(bb, task, split, len(group), mode, batch_size)
     return scores
 
 # %% ../nbs/08_landscape.ipynb #3a2aff1e
-def capped(task: Task, split: str = "dev", max_examples: int | None = None, seed: int = 42) -> Task:
+def capped(task:Task, # the task
+           split:str="dev", # the split to cut
+           max_examples:int|None=None, # keep at most this many examples (None keeps all)
+           seed:int=42, # seeds the stratified draw
+          )->Task:
     "`task` with `split` cut to `max_examples` (stratified, nested; None keeps all)."
     return task if max_examples is None else replace(task, **{split: cap_examples(task.split(split), max_examples, seed)})
 
-def reference_scores(
-    bb: Backbone, # the frozen backbone
-    task: Task, # the task
-    specs: dict, # {method: DeltaSpec}
-    thetas: dict, # {method: θ [D]}, the original-space (stage-0) solutions
-    split: str = "dev", # the split to score
-    max_examples: int | None = None, # cap on the split (as in `landscape`)
-    batch_size: int = 32, mode: str | None = None, # as in `score_vectors`
-) -> dict:
+def reference_scores(bb:Backbone, # the frozen backbone
+                     task:Task, # the task
+                     specs:dict, # {method: DeltaSpec}
+                     thetas:dict, # {method: θ [D]}, the original-space (stage-0) solutions
+                     split:str="dev", # the split to score
+                     max_examples:int|None=None, # cap on the split (as in `landscape`)
+                     batch_size:int=32, mode:str|None=None, # as in `score_vectors`
+                    )->dict:
     "Each method's original-space score on the same examples the landscape uses."
     task = capped(task, split, max_examples)
     return {m: score_vectors(bb, task, specs[m], thetas[m][None], split, 1, batch_size, mode)[0] for m in thetas}
 
-def landscape(
-    bb: Backbone, # the frozen backbone
-    task: Task, # the task scored at every point
-    specs: dict, # {method: DeltaSpec} of the methods to score
-    decode: Callable[[str, Tensor], Tensor], # decode(method, I [y]) -> θ [D]: the frozen up-projection
-    plane: Plane, # the plane the grid lies on
-    u_range=(-0.5, 1.5), v_range=(-0.5, 1.5), n=9, # the grid, as in `grid_axes`
-    reference: dict | None = None, # {method: original-space score} for the relative scores
-    split: str = "dev", # the split to score
-    max_examples: int | None = None, # cap on the split (stratified)
-    points_per_pass: int = 8, batch_size: int = 32, mode: str | None = None, # as in `score_vectors` (finetune: one point per pass)
-    progress: bool = True, # progress bars
-) -> pd.DataFrame:
+# %% ../nbs/08_landscape.ipynb #491107fb
+def landscape(bb:Backbone, # the frozen backbone
+              task:Task, # the task scored at every point
+              specs:dict, # {method: DeltaSpec} of the methods to score
+              decode:Callable[[str, Tensor], Tensor], # decode(method, I [y]) -> θ [D]: the frozen up-projection
+              plane:Plane, # the plane the grid lies on
+              u_range=(-0.5, 1.5), v_range=(-0.5, 1.5), n=9, # the grid, as in `grid_axes`
+              reference:dict|None=None, # {method: original-space score} for the relative scores
+              split:str="dev", # the split to score
+              max_examples:int|None=None, # cap on the split (stratified)
+              points_per_pass:int=8, batch_size:int=32, mode:str|None=None, # as in `score_vectors` (finetune: one point per pass)
+              progress:bool=True, # progress bars
+             )->pd.DataFrame:
     "Every method's score at every point of a grid over `plane`: columns u, v, method, score, relative, anchor."
     us, vs = grid_axes(u_range, v_range, n)
     if not specs: raise ValueError("specs is empty; pass {method: DeltaSpec} for the methods to score")
@@ -211,7 +172,7 @@ def landscape(
     where = {(u, v): name for name, (u, v) in plane.anchors.items()}
     frames = []
     for m, spec in specs.items():
-        scores, K = [], 1 if spec.method == "finetune" else points_per_pass   # fine-tuning cannot batch vectors
+        scores, K = [], points_per_pass if spec.batches else 1   # fine-tuning cannot batch vectors
         for s in tqdm(range(0, len(I), K), desc=f"{m} on {task.name}", disable=not progress, mininterval=2):
             with torch.no_grad(): th = torch.stack([decode(m, i) for i in I[s:s + K]])
             scores += score_vectors(bb, task, spec, th, split, K, batch_size, mode)
@@ -221,7 +182,7 @@ def landscape(
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/08_landscape.ipynb #6f1be730
-def _grid_shape(df: pd.DataFrame, methods: list) -> tuple[np.ndarray, np.ndarray]:
+def _grid_shape(df:pd.DataFrame, methods:list)->tuple[np.ndarray, np.ndarray]:
     "The u and v axes of a landscape frame, after checking that each method covers the full grid once."
     us, vs = np.sort(df.u.unique()), np.sort(df.v.unique())
     for m in methods:
@@ -231,11 +192,10 @@ def _grid_shape(df: pd.DataFrame, methods: list) -> tuple[np.ndarray, np.ndarray
                              "pass the frame `landscape` returned")
     return us, vs
 
-def common_region(
-    df: pd.DataFrame, # a frame from `landscape`, with relative scores
-    fraction: float = 0.9, # a method does well where its relative score reaches this
-    methods: Sequence[str] | None = None, # the methods that must all do well (default: all in the frame)
-) -> pd.DataFrame:
+def common_region(df:pd.DataFrame, # a frame from `landscape`, with relative scores
+                  fraction:float=0.9, # a method does well where its relative score reaches this
+                  methods:Sequence[str]|None=None, # the methods that must all do well (default: all in the frame)
+                 )->pd.DataFrame:
     "Per grid point: the lowest relative score over the methods, and whether every method reaches `fraction`."
     if not (isinstance(fraction, (int, float)) and fraction > 0): raise ValueError(f"fraction={fraction!r} must be a positive number, e.g. 0.9")
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
@@ -248,7 +208,8 @@ def common_region(
     out["inside"] = out.min_relative >= fraction
     return out
 
-def _in_triangle(u: np.ndarray, v: np.ndarray, tri: list) -> np.ndarray:
+# %% ../nbs/08_landscape.ipynb #4f6bbbc7
+def _in_triangle(u:np.ndarray, v:np.ndarray, tri:list)->np.ndarray:
     "Which points (u, v) lie in the closed triangle `tri` (three (u, v) corners)."
     (x0, y0), (x1, y1), (x2, y2) = tri
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
@@ -256,12 +217,11 @@ def _in_triangle(u: np.ndarray, v: np.ndarray, tri: list) -> np.ndarray:
     eps = 1e-9
     return (a >= -eps) & (b >= -eps) & (a + b <= 1 + eps)
 
-def region_area(
-    df: pd.DataFrame, # a frame from `landscape`, with relative scores
-    fraction: float = 0.9, # a method does well where its relative score reaches this
-    plane: Plane | None = None, # the grid's plane: adds the area in subspace units and the triangle coverage
-    methods: Sequence[str] | None = None, # the methods that must all do well (default: all)
-) -> dict:
+def region_area(df:pd.DataFrame, # a frame from `landscape`, with relative scores
+                fraction:float=0.9, # a method does well where its relative score reaches this
+                plane:Plane|None=None, # the grid's plane: adds the area in subspace units and the triangle coverage
+                methods:Sequence[str]|None=None, # the methods that must all do well (default: all)
+               )->dict:
     "Size of the region where every method reaches `fraction` of its original-space score."
     reg = common_region(df, fraction, methods)
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
@@ -279,14 +239,26 @@ def region_area(
         out["share_of_triangle"] = float(reg.inside[tri].mean()) if tri.any() else float("nan")
     return out
 
+# %% ../nbs/08_landscape.ipynb #14423ef9
+def _decorate(a, anchors:list, us, vs, fraction:float, border=None):
+    "Mark the solutions and their triangle on axes `a`, and the common region's border (`border`: the lowest relative scores)."
+    if len(anchors) == 3:
+        tri = np.array([[u, v] for _, u, v in anchors] + [[anchors[0][1], anchors[0][2]]])
+        a.plot(tri[:, 0], tri[:, 1], "w--", lw=1)
+    for name, u, v in anchors:
+        a.plot(u, v, "o", ms=7, mfc="white", mec="black")
+        a.annotate(name, (u, v), xytext=(4, 4), textcoords="offset points", fontsize=9, color="white",
+                   bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0))
+    if border is not None: a.contour(us, vs, border, levels=[fraction], colors="red", linewidths=1.2)
+    a.set_xlabel("u"); a.set_ylabel("v"); a.set_xlim(us[0], us[-1]); a.set_ylim(vs[0], vs[-1])
+
 # %% ../nbs/08_landscape.ipynb #786487cf
-def plot_landscape(
-    df: pd.DataFrame, # a frame from `landscape`
-    fraction: float = 0.9, # the common region's threshold
-    plane: Plane | None = None, # its anchors are marked (else the frame's), and the area gets subspace units
-    value: str = "relative", # "relative" or "score"
-    title: str = "", # figure title
-):
+def plot_landscape(df:pd.DataFrame, # a frame from `landscape`
+                   fraction:float=0.9, # the common region's threshold
+                   plane:Plane|None=None, # its anchors are marked (else the frame's), and the area gets subspace units
+                   value:str="relative", # "relative" or "score"
+                   title:str="", # figure title
+                  ):
     "Contour maps of each method's score on the plane, the solutions marked, and the region where all do well."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -302,17 +274,8 @@ def plot_landscape(
     reg = common_region(df, fraction) if has_rel else None
     ncol = len(methods) + (reg is not None)
     fig, axes = plt.subplots(1, ncol, figsize=(3.6 * ncol + 1, 3.8), squeeze=False, layout="constrained")
-    def decorate(a):
-        if len(anchors) == 3:
-            tri = np.array([[u, v] for _, u, v in anchors] + [[anchors[0][1], anchors[0][2]]])
-            a.plot(tri[:, 0], tri[:, 1], "w--", lw=1)
-        for name, u, v in anchors:
-            a.plot(u, v, "o", ms=7, mfc="white", mec="black")
-            a.annotate(name, (u, v), xytext=(4, 4), textcoords="offset points", fontsize=9, color="white",
-                       bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0))
-        if reg is not None and reg.inside.any() and not reg.inside.all():
-            a.contour(us, vs, grid(reg, "min_relative"), levels=[fraction], colors="red", linewidths=1.2)
-        a.set_xlabel("u"); a.set_ylabel("v"); a.set_xlim(us[0], us[-1]); a.set_ylim(vs[0], vs[-1])
+    border = grid(reg, "min_relative") if reg is not None and reg.inside.any() and not reg.inside.all() else None
+    decorate = lambda a: _decorate(a, anchors, us, vs, fraction, border)
     for a, m in zip(axes[0], methods):
         cs = a.contourf(us, vs, grid(df[df.method == m], value), levels=levels, cmap="viridis")
         a.set_title(f"{m}: {value}"); decorate(a)

