@@ -47,7 +47,7 @@ def site(tmp_path_factory):
     return home.parent
 
 def test_every_library_notebook_is_a_page(site):
-    lib = sorted(ROOT.glob("nbs/[0-9][0-9]_*.ipynb"))
+    lib = sorted(ROOT.glob("nbs/[0-9][0-9]*_*.ipynb"))
     assert len(lib) >= 10
     for nb in lib: assert (site/f"{nb.stem}.html").exists(), f"no page for {nb.name}"
     home = (site/"index.html").read_text(encoding="utf-8")
@@ -59,7 +59,7 @@ def test_every_library_notebook_is_a_page(site):
 
 def test_figures_and_tables_of_the_committed_outputs_are_on_the_pages(site):
     seen = dict(png=0, tables=0)
-    for nb in sorted(ROOT.glob("nbs/[0-9][0-9]_*.ipynb")) + [ROOT/"nbs"/"index.ipynb"]:
+    for nb in sorted(ROOT.glob("nbs/[0-9][0-9]*_*.ipynb")) + [ROOT/"nbs"/"index.ipynb"]:
         want, page = expected(nb), (site/f"{nb.stem}.html").read_text(encoding="utf-8")
         assert page.count('src="data:image/png;base64,') == want["png"], nb.name
         assert page.count("<table") >= want["tables"], nb.name
@@ -68,7 +68,7 @@ def test_figures_and_tables_of_the_committed_outputs_are_on_the_pages(site):
 
 def test_hidden_cells_and_directives_are_not_shown(site):
     checked = 0
-    for nb_path in sorted(ROOT.glob("nbs/[0-9][0-9]_*.ipynb")):
+    for nb_path in sorted(ROOT.glob("nbs/[0-9][0-9]*_*.ipynb")):
         nb, text = json.loads(nb_path.read_text()), page_text(site/f"{nb_path.stem}.html")
         shown = "\n".join(_src(c) for c in docs.clean_notebook(nb)["cells"])
         for cell in nb["cells"]:
@@ -77,8 +77,9 @@ def test_hidden_cells_and_directives_are_not_shown(site):
                 if len(line.strip()) > 12 and line not in shown:
                     assert line not in text, f"{nb_path.name}: hidden line {line!r} is on the page"; checked += 1
         assert "#| export" not in text and "#| default_exp" not in text and "#| hide" not in text, nb_path.name
-        # code of exported cells stays: it is the documentation
-        export = next(c for c in nb["cells"] if c["cell_type"] == "code" and "export" in docs.directives(c))
+        # code of exported cells stays: it is the documentation (09_finetune shows a method at work and exports nothing)
+        export = next((c for c in nb["cells"] if c["cell_type"] == "code" and "export" in docs.directives(c)), None)
+        if export is None: continue
         body = [l for l in _src(export).splitlines() if l.strip() and not l.lstrip().startswith("#|")]
         assert body[0] in text, f"{nb_path.name}: exported code is missing"
     assert checked >= 10
@@ -186,7 +187,7 @@ def chromium():
 @pytest.mark.parametrize("page", ["index", "LANDSCAPE"])
 def test_pages_in_headless_chromium(site, chromium, page, tmp_path):
     if page == "LANDSCAPE":   # the library page with the most figures in its committed outputs
-        page = max((nb.stem for nb in ROOT.glob("nbs/[0-9][0-9]_*.ipynb")), key=lambda s: expected(ROOT/"nbs"/f"{s}.ipynb")["png"])
+        page = max((nb.stem for nb in ROOT.glob("nbs/[0-9][0-9]*_*.ipynb")), key=lambda s: expected(ROOT/"nbs"/f"{s}.ipynb")["png"])
     want = expected(ROOT/"nbs"/f"{page}.ipynb")
     s = browser.page_summary(browser.render_dom(site/f"{page}.html"))
     assert s["png_images"] == want["png"] and s["tables"] >= want["tables"], s
