@@ -58,11 +58,13 @@ def _t5_shapes(first:nn.Module)->list:
     a = first.layer[0].SelfAttention
     return [f"d_model={a.d_model}", f"d_kv={a.key_value_proj_dim}", f"heads={a.n_heads}", f"d_ff={first.layer[-1].DenseReluDense.wo.in_features}"]
 
-T5 = Family("t5", "a T5 model (encoder.block[i].layer[0].SelfAttention)", ("t5", "mt5"), "T5ForConditionalGeneration",
-            "text_to_text", _is_t5, _t5_stacks, _t5_attentions, lambda layer: layer.layer[0].SelfAttention,
-            _t5_adapter_sites, ("q", "v"), lambda a: (a.d_model, a.n_heads, a.key_value_proj_dim), _t5_shapes,
-            dict(special=("<pad>", "</s>", "<unk>", "<extra_id_0>"), unk="<unk>", template=("$A </s>", ("</s>",)),
-                 roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_special_tokens=["<extra_id_0>"])))
+T5 = Family(name="t5", layout="a T5 model (encoder.block[i].layer[0].SelfAttention)", model_types=("t5", "mt5"),
+            auto_class="T5ForConditionalGeneration", scoring="text_to_text", detect=_is_t5, stacks=_t5_stacks,
+            attentions=_t5_attentions, self_attention=lambda layer: layer.layer[0].SelfAttention,
+            adapter_sites=_t5_adapter_sites, lora_targets=("q", "v"),
+            prefix_dims=lambda a: (a.d_model, a.n_heads, a.key_value_proj_dim), shape_keys=_t5_shapes,
+            word_tokens=dict(special=("<pad>", "</s>", "<unk>", "<extra_id_0>"), unk="<unk>", template=("$A </s>", ("</s>",)),
+                             roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_special_tokens=["<extra_id_0>"])))
 
 # %% ../nbs/02a_families.ipynb #706e2d6e
 def _bert_attentions(layer:nn.Module)->list:
@@ -86,13 +88,15 @@ def _bert_shapes(first:nn.Module)->list:
     return [f"hidden={a.query.in_features}", f"heads={a.num_attention_heads}", f"head_dim={a.attention_head_size}",
             f"intermediate={first.intermediate.dense.out_features}"]
 
-BERT = Family("bert", "a BERT-family encoder (encoder.layer[i].attention.self.query)",
-              ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "mpnet"), "AutoModel", "label_matching", _is_bert,
-              lambda core: [("encoder", core.encoder, "encoder.layer", list(core.encoder.layer))], _bert_attentions,
-              lambda layer: layer.attention.self, _bert_adapter_sites, ("query", "value"),
-              lambda a: (a.query.in_features, a.num_attention_heads, a.attention_head_size), _bert_shapes,
-              dict(special=("[PAD]", "[UNK]", "[CLS]", "[SEP]"), unk="[UNK]", template=("[CLS] $A [SEP]", ("[CLS]", "[SEP]")),
-                   roles=dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")))
+BERT = Family(name="bert", layout="a BERT-family encoder (encoder.layer[i].attention.self.query)",
+              model_types=("bert", "roberta", "xlm-roberta", "electra", "distilbert", "mpnet"), auto_class="AutoModel",
+              scoring="label_matching", detect=_is_bert,
+              stacks=lambda core: [("encoder", core.encoder, "encoder.layer", list(core.encoder.layer))],
+              attentions=_bert_attentions, self_attention=lambda layer: layer.attention.self,
+              adapter_sites=_bert_adapter_sites, lora_targets=("query", "value"),
+              prefix_dims=lambda a: (a.query.in_features, a.num_attention_heads, a.attention_head_size), shape_keys=_bert_shapes,
+              word_tokens=dict(special=("[PAD]", "[UNK]", "[CLS]", "[SEP]"), unk="[UNK]", template=("[CLS] $A [SEP]", ("[CLS]", "[SEP]")),
+                               roles=dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")))
 
 FAMILIES = {f.name: f for f in (T5, BERT)}
 
