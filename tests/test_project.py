@@ -35,3 +35,15 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 def test_readme_in_sync():
     r = subprocess.run([sys.executable, str(ROOT/"tools"/"readme.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+def test_compare_results_finds_a_changed_score(tmp_path):
+    "tools/compare_results.py, the before/after check of a refactoring, passes identical runs and flags a changed score."
+    import shutil, pandas as pd
+    a, b = tmp_path/"a", tmp_path/"b"
+    for d in (a, b): shutil.copytree(ROOT/"tests"/"data"/"report-study", d)
+    cmp = lambda: subprocess.run([sys.executable, str(ROOT/"tools"/"compare_results.py"), str(a), str(b)], capture_output=True, text=True, env=ENV)
+    same = cmp()
+    assert same.returncode == 0 and "0 values differ" in same.stdout, same.stdout + same.stderr
+    res = pd.read_csv(b/"results.csv"); res.loc[res.test.notna().idxmax(), "test"] += 0.01; res.to_csv(b/"results.csv", index=False)
+    changed = cmp()
+    assert changed.returncode == 1 and "1 values differ" in changed.stdout, changed.stdout
