@@ -38,6 +38,23 @@ def test_bad_study_stops_the_command(tmp_path):
     r = udt("study", "run", f, "--runs", tmp_path/"runs")
     assert r.returncode == 2 and "unknown key `step`" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path/"runs").exists()
+    f.write_text(TINY.replace('name = "tiny"', 'name = ".."'))                      # a name that would leave --runs
+    r = udt("study", "run", f, "--runs", tmp_path/"runs")
+    assert r.returncode == 2 and "(name): must not start with '.'" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]               # nothing written, inside or out
+    (tmp_path/"empty").mkdir()                                                      # `udt report` on an empty study folder
+    r = udt("report", tmp_path/"empty")
+    assert r.returncode == 2 and "holds no run folders" in r.stderr and "udt study run" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path/"empty"/"results.csv").exists()
+
+def test_divergence_fails_the_run(tmp_path):
+    f = tmp_path/"tiny.toml"; f.write_text(TINY.replace("lr = 0.05\n", 'lr = 1e9\noptimizer = "adamw"\n', 1))   # stage 0 only
+    r = udt("study", "run", f, "--only", "stage0", "--jobs", "2", "--threads", "1", "--runs", tmp_path/"runs")
+    assert r.returncode == 1, r.stdout + r.stderr
+    errors = {e.parent: json.loads(e.read_text())["message"] for e in (tmp_path/"runs"/"tiny").glob("s0-*/error.json")}
+    # 3 of the 4 reach a NaN loss; the fourth (sms, adapter) plateaus at ln 2, which no rule catches yet
+    assert len(errors) >= 3 and all("training diverged" in m and "lower the learning rate (`lr`, now 1e+09" in m for m in errors.values()), errors
+    assert all(run_state(d) == "failed" and not (d/"done.json").exists() for d in errors)   # nothing downstream can use them
 
 # ---------------------------------------------------------------------------------------------------------------
 # The runner, with fake step notebooks: a kernel that imports nothing heavy
@@ -91,12 +108,15 @@ def test_runner_failures_blocking_partial_corrupt_and_only(fake_study):
     s0, s2 = (next(folder/k for k in marks if k.startswith(pre)) for pre in ("s0-sms-lora", "s2-single-sms-mr-adapter"))
     (s0/"solution.safetensors").write_bytes(b"x" * 10)                 # truncated artefact: corrupt
     (s2/"done.json").unlink()                                         # marker missing: partial
-    assert (run_state(s0), run_state(s2)) == ("corrupt", "partial")
+    s0b = next(folder/k for k in marks if k.startswith("s0-sms-adapter"))
+    b = bytearray((s0b/"solution.safetensors").read_bytes()); b[50] ^= 1
+    (s0b/"solution.safetensors").write_bytes(bytes(b))                # a byte changed, same size: corrupt (sha256 in done.json)
+    assert (run_state(s0), run_state(s2), run_state(s0b)) == ("corrupt", "partial", "corrupt")
     log = []
     t = run_study(f, runs, jobs=2, threads=1, log=log.append)
-    assert "14 runs, 7 already done, 7 to run" in log[0], log         # failed runs are tried again
+    assert "14 runs, 6 already done, 8 to run" in log[0], log         # failed runs are tried again
     again = {k: (folder/k/"done.json").stat().st_mtime_ns for k in marks}
-    assert {k for k in marks if marks[k] != again[k]} == {s0.name, s2.name} and (run_state(s0), run_state(s2)) == ("done", "done")
+    assert {k for k in marks if marks[k] != again[k]} == {s0.name, s2.name, s0b.name} and (run_state(s0), run_state(s2)) == ("done", "done")
     assert t.state.value_counts().to_dict() == {"done": 9, "blocked": 3, "failed": 2}
     assert _kernels_left() == []                                      # every run's kernel was shut down
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes, save as save_bytes
 
 # %% ../nbs/00_core.ipynb #d3f65796
 def set_seed(seed:int # the seed for `random`, NumPy and torch
@@ -107,10 +107,7 @@ def save_tensors(path:str|Path, # destination, `.safetensors` (the sidecar goes 
     "Save `tensors` and a JSON sidecar with `meta` plus run metadata, each write atomic."
     path = Path(path)
     if path.suffix != ".safetensors": raise ValueError(f"{path}: tensors are saved as `.safetensors`; use that suffix")
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
+    atomic_write(path, save_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))   # usual permissions, like every artefact
     write_json(path.with_suffix(".json"), {**(meta or {}), "tensors": {k: list(v.shape) for k, v in tensors.items()}, **run_metadata()})
     return path
 
@@ -125,7 +122,13 @@ def load_tensors(path:str|Path, # a `.safetensors` file written by `save_tensors
     if spec_hash is not None and meta.get("spec_hash") != spec_hash:
         raise ValueError(f"{path} was made for spec {meta.get('spec_hash')!r} but the model's spec is {spec_hash!r}: "
                          "it belongs to another method, size or backbone; load it with the DeltaSpec it was trained with")
-    return load_file(str(path)), meta
+    try: tensors = load_bytes(path.read_bytes())
+    except Exception as e: raise ValueError(f"{path} is not a readable safetensors file ({e}); delete it and rerun the step that writes it") from e
+    for k, v in tensors.items():
+        if v.is_floating_point() and not (ok := torch.isfinite(v)).all():
+            raise ValueError(f"{path}: tensor {k!r} has {int((~ok).sum())} non-finite value(s) (NaN or inf); the file is corrupt or its "
+                             "training diverged: delete it and rerun the step that writes it")
+    return tensors, meta
 
 # %% ../nbs/00_core.ipynb #1847e40f
 def short_hash(obj, # anything JSON-serialisable (keys are sorted), or bytes

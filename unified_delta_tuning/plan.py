@@ -115,7 +115,14 @@ def plan_runs(study:Study, # a validated study
             r1, codes = _subspace_runs(study, seed, setting, sources, targets, s0)
             s1.append(r1); s2 += codes.values()
             land += _landscape_runs(study, seed, setting, r1.params["train_task"], r1, codes, s0)
-    return list(s0.values()) + s1 + s2 + land
+    return _check_ids(list(s0.values()) + s1 + s2 + land)
+
+def _check_ids(runs:list[Run])->list[Run]:
+    "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.'."
+    for r in runs:
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", r.id):
+            raise ValueError(f"run id {r.id!r} would not be a folder inside <runs>/<study>/; rename the task behind it (letters, digits, '_', '.', '-')")
+    return runs
 
 # %% ../nbs/11_plan.ipynb #1447608f
 def run_table(runs:list[Run], # a plan (`plan_runs`)
@@ -137,11 +144,17 @@ def experiments_dir(study:Study|None=None, # a study whose `notebooks` key may n
     import unified_delta_tuning
     return Path(unified_delta_tuning.__file__).resolve().parent/"experiments"
 
+def _collision(name:str, folder:Path)->str:
+    return (f"task {name!r}: the CrossFit folder {folder} has the name of the built-in offline task {name!r}; rename the folder "
+            f"and the task in the study (e.g. {name}-own), or remove the folder to use the built-in task")
+
 def task_source(name:str, # a task name of the study
                 data_dir:str|Path|None=None, # the study's resolved `data_dir`
                )->str: # what `tasks.load_task` takes: a CrossFit folder path or the offline name
     "Where a task of a study comes from."
-    if data_dir is not None and (Path(data_dir)/name).is_dir(): return str(Path(data_dir)/name)
+    if data_dir is not None and (Path(data_dir)/name).is_dir():
+        if name in OFFLINE_TASKS: raise ValueError(_collision(name, Path(data_dir)/name))
+        return str(Path(data_dir)/name)
     if name in OFFLINE_TASKS: return name
     where = f"no CrossFit folder {Path(data_dir)/name}" if data_dir is not None else "no data_dir is set"
     raise FileNotFoundError(f"task {name!r}: {where}, and it is not an offline task ({', '.join(OFFLINE_TASKS)}); put the "
@@ -165,7 +178,8 @@ def _missing_tasks(study:Study, where)->list[str]:
                 f"({len(need)} needed: {', '.join(need[:8])}{', ...' if len(need) > 8 else ''})"]
     for n in names:
         folder = data_dir/n if data_dir is not None else None
-        if folder is not None and folder.is_dir():
+        if folder is not None and folder.is_dir() and n in OFFLINE_TASKS: out.append(f"{where('tasks.data_dir')}: {_collision(n, folder)}")
+        elif folder is not None and folder.is_dir():
             lack = [f"{n}_{s}.tsv" for s in SPLITS if not (folder/f"{n}_{s}.tsv").is_file()]
             if lack: out.append(f"{where('tasks.data_dir')}: task {n!r}: {folder} lacks {', '.join(lack)}")
         elif n not in OFFLINE_TASKS:

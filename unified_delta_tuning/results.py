@@ -7,7 +7,7 @@ __all__ = ['RUN_STATES', 'run_state', 'collect_results', 'write_results', 'study
            'run_histories', 'landscapes', 'paper_tables', 'study_tables']
 
 # %% ../nbs/14_results.ipynb #af95962e
-import json
+import hashlib, json
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,13 @@ def _readable(path:Path)->dict|None:
     except (FileNotFoundError, ValueError, UnicodeDecodeError): return None
     return d if isinstance(d, dict) else None
 
+def _sha256(path:Path)->str:
+    "The SHA-256 hex digest of a file's content."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
 def run_state(folder:str|Path, # a run's folder
              )->str: # one of `RUN_STATES`
     "The state of a run folder: todo, done, failed, partial or corrupt."
@@ -34,7 +41,8 @@ def run_state(folder:str|Path, # a run's folder
     if (folder/DONE).exists():
         done = _readable(folder/DONE)
         ok = (done is not None and done.get("id") == folder.name and _readable(folder/METRICS) is not None
-              and all((folder/f).is_file() and (folder/f).stat().st_size == n for f, n in done.get("files", {}).items()))
+              and all((folder/f).is_file() and (folder/f).stat().st_size == n for f, n in done.get("files", {}).items())
+              and all(_sha256(folder/f) == h for f, h in done.get("sha256", {}).items()))   # a changed byte: corrupt
         return "done" if ok else "corrupt"
     return "failed" if (folder/ERROR).exists() else "partial"
 
@@ -71,6 +79,10 @@ def write_results(study_dir:str|Path, # a study folder
                  )->pd.DataFrame:
     "Rebuild `<study_dir>/results.csv` from the run folders (atomically) and return it."
     df = collect_results(study_dir)
+    if df.empty:   # nothing to write: a header-less results.csv would only fail later
+        what = "does not exist" if not Path(study_dir).is_dir() else f"holds no run folders (none with {PARAMS})"
+        raise FileNotFoundError(f"{study_dir} {what}; run the study first (`udt study run STUDY.toml`), or give the folder "
+                                f"`udt study run` wrote (`<runs>/<study name>/`)")
     atomic_write(Path(study_dir)/RESULTS, df.to_csv(index=False))
     return df
 
@@ -93,7 +105,9 @@ def read_results(study_dir:str|Path, # the study folder
     if not f.is_file():
         raise FileNotFoundError(f"{f} does not exist; run the study first (`udt study run STUDY.toml`), "
                                 "or rebuild it from the run folders with `udt report STUDY.toml`")
-    res = pd.read_csv(f)
+    try: res = pd.read_csv(f)
+    except pd.errors.EmptyDataError: res = pd.DataFrame()
+    if res.empty: raise ValueError(f"{f} lists no runs; run the study first (`udt study run STUDY.toml`), then `udt report STUDY.toml`")
     missing = {"run_id", "step", "state"} - set(res.columns)
     if missing: raise ValueError(f"{f} lacks column(s) {sorted(missing)}; it was not written by `results.write_results`: rebuild it with `udt report`")
     if current and "current" in res: res = res[res.current.astype(str) == "True"].reset_index(drop=True)   # runs of an earlier plan stay out

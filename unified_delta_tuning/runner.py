@@ -17,7 +17,7 @@ import pandas as pd
 from .core import atomic_write, run_metadata, write_json
 from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, STEP_NOTEBOOKS, STUDY_FILE, Run,
                                        experiments_dir, missing_inputs, plan_runs, run_table)
-from .results import _readable, run_state, write_results
+from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
 
 # %% ../nbs/12_runner.ipynb #d81ee1c9
@@ -68,7 +68,8 @@ def execute_run(run:dict, # {"id", "step", "params", "deps"}
             return {"id": run["id"], "state": "failed", "wall_time": time.perf_counter() - start, "error": info["message"]}
     wall = time.perf_counter() - start
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (DONE, KERNEL_LOG)}
-    write_json(folder/DONE, {"id": run["id"], "step": run["step"], "wall_time": wall, "files": files, **run_metadata()})
+    sha = {name: _sha256(folder/name) for name in files}   # `run_state` checks them: a changed byte makes the run corrupt
+    write_json(folder/DONE, {"id": run["id"], "step": run["step"], "wall_time": wall, "files": files, "sha256": sha, **run_metadata()})
     return {"id": run["id"], "state": "done", "wall_time": wall, "error": None}
 
 # %% ../nbs/12_runner.ipynb #90ce85d2
@@ -195,7 +196,7 @@ def run_study(study:Study|str|Path, # a study or its file
         atomic_write(root/STUDY_FILE, study.text)   # the study as run: the report reads its name, description and settings
         write_json(root/PLAN, {"runs": [r.id for r in runs]})   # which run folders belong to it (results.csv: `current`)
         outcome = _schedule(study, root, pending, state, jobs, _kernel_env(threads), log)
-    if root.is_dir(): write_results(root)
+    if any((root/r.id).is_dir() for r in runs): write_results(root)   # no run folder yet (all blocked): no results.csv
     table = study_status(study, runs_root)
     table.loc[table.run.isin([i for i, s in outcome.items() if s == "blocked"]), "state"] = "blocked"
     n = table.state.value_counts().to_dict()

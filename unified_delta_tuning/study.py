@@ -238,6 +238,8 @@ def _check_top(d:dict, # the parsed TOML
     name = d.get("name", Path(path).stem if path else None)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise _fail(path, text, "name", f"needs a name made of letters, digits, '_', '.' or '-' (it names the runs folder), got {name!r}")
+    if name.startswith("."):   # '.', '..' or a hidden folder: the runs would land outside `<runs>/` or out of sight
+        raise _fail(path, text, "name", f"must not start with '.' (it names the runs folder `<runs>/<name>/`, which must stay inside the runs folder), got {name!r}; use e.g. name = \"{name.strip('.') or 'mystudy'}\"")
     backbone = _check_type(d.get("backbone", "minilm"), str, "backbone", path, text)
     methods = _check_type(d.get("methods", list(METHODS)), list, "methods", path, text)
     bad = [m for m in methods if m not in ALL_METHODS]

@@ -316,6 +316,9 @@ def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_
     if labels is None:
         answers = [x.answers for xs in splits.values() for x in xs]
         single = {a[0] for a in answers} if all(len(a) == 1 for a in answers) else set()
+        if len(single) == 1:   # the rule `Task` applies to every source: a classification task has at least two classes
+            raise ValueError(f"{folder}: every example of {name!r} has the answer {next(iter(single))!r}; a classification task needs at "
+                             f"least two classes: add examples of the others, or fix the files")
         labels = sorted(single) if 2 <= len(single) <= max_labels else None
     return Task(name, splits["train"], splits["dev"], splits["test"], labels, metric, f"CrossFit folder {folder}")
 

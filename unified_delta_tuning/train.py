@@ -76,15 +76,23 @@ def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the met
     for step in bar:
         batch = next(batches)
         with use_delta(bb.model, spec, make_theta(params)): loss = task_loss(bb, task, batch)
-        if not torch.isfinite(loss): raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate (now {cfg.lr})")
+        if not torch.isfinite(loss): raise FloatingPointError(f"training diverged: the loss became {loss.item()} at step {step}; {_lower_lr(cfg)}")
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); run_loss.append(loss.item())
+        if step == 1: start_loss = run_loss[0]
         if step % cfg.eval_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": sum(run_loss)/len(run_loss), "dev": score("dev", params)}; run_loss = []
             if on_eval: row.update(on_eval(step, params))
             history.append(row); bar.set_postfix(loss=f"{row['loss']:.3f}", dev=f"{row['dev']:.3f}")
             if best is None or row["dev"] > best[1]: best = (step, row["dev"], [p.detach().clone() for p in params])
+    end_loss = history[-1]["loss"]   # the mean over the last evaluation window
+    if end_loss > start_loss + max(1.0, start_loss):   # more than doubled, and by more than 1 nat: diverged, not noise
+        raise FloatingPointError(f"training diverged: the loss rose from {start_loss:.3f} at step 1 to {end_loss:.3f} (mean since the "
+                                 f"last evaluation); {_lower_lr(cfg)}")
     test = score("test", best[2])
     return FitResult(best[2], best[0], best[1], test, history, time.perf_counter() - start)
+
+def _lower_lr(cfg:TrainConfig)->str:
+    return f"lower the learning rate (`lr`, now {cfg.lr:g}: the study's `lr` of its stage, or `lrs` of [stage2])"
 
 # %% ../nbs/05_train.ipynb #f0df2ddd
 @dataclass
