@@ -8,6 +8,7 @@ __all__ = ['RUN_STATES', 'run_state', 'collect_results', 'write_results', 'study
 
 # %% ../nbs/14_results.ipynb #af95962e
 import hashlib, json
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +27,18 @@ def _readable(path:Path)->dict|None:
     except (FileNotFoundError, ValueError, UnicodeDecodeError): return None
     return d if isinstance(d, dict) else None
 
-def _sha256(path:Path)->str:
-    "The SHA-256 hex digest of a file's content."
+@lru_cache(maxsize=None)
+def _digest(path:str, size:int, mtime_ns:int)->str:
+    "The SHA-256 hex digest of a file's content, once per version of the file (size and modification time)."
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
+
+def _sha256(path:Path)->str:
+    "The SHA-256 hex digest of a file's content; a file not written since it was last hashed is not read again."
+    st = Path(path).stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns)
 
 def run_state(folder:str|Path, # a run's folder
              )->str: # one of `RUN_STATES`

@@ -143,8 +143,8 @@ def solution(self:FinishedRun, bb): # the run's backbone (`FinishedRun.backbone`
 def subspace(self:FinishedRun, bb): # the run's backbone
     "The projections of a stage-1 run, or those a stage-2 or landscape run worked in."
     from unified_delta_tuning.subspace import load_subspace
-    path = _artefact(self, "stage1", SUBSPACE) if self.step == "stage1" else self.folder/self.params.get("subspace_path", "")
     if self.step not in ("stage1", "stage2", "landscape"): raise ValueError(f"run {self.id} is a {self.step} run; it has no subspace")
+    path = self.folder/SUBSPACE if self.step == "stage1" else self.folder/self.params["subspace_path"]   # later steps name their stage-1 file
     return load_subspace(path, self.specs(bb))[0]
 
 @patch
