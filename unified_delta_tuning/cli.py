@@ -6,7 +6,7 @@
 __all__ = ['cmd_tasks', 'cmd_stage0', 'cmd_study_run', 'cmd_study_status', 'cmd_report', 'parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #43da17f0
-import argparse, sys
+import argparse, errno, os, shlex, sys, threading
 from pathlib import Path
 
 import pandas as pd
@@ -103,7 +103,11 @@ def _study_parsers(sub):
     "`udt study run` and `udt study status`."
     st = sub.add_parser("study", help="run a study file or show its state (see studies/*.toml)")
     ss = st.add_subparsers(dest="study_command", required=True)
-    r = ss.add_parser("run", help="run every unfinished run of a study, in dependency order")
+    r = ss.add_parser("run", help="run every unfinished run of a study, in dependency order",
+                      description="Run every unfinished run of a study, in dependency order. A study file is code: its `notebooks` key "
+                                  "may name a folder of notebooks, which this command executes with your permissions; run only study "
+                                  "files you trust. Ctrl-C (exit 130) or SIGTERM (exit 143) stops the runs in flight and leaves them "
+                                  "to be redone; the same command resumes.")
     r.add_argument("study", help="a study file, e.g. studies/default.toml")
     r.add_argument("--dry-run", action="store_true", help="list the runs and the missing inputs; run nothing")
     r.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
@@ -149,12 +153,27 @@ def parser()->argparse.ArgumentParser:
     _study_parsers(sub); _report_parser(sub)
     return p
 
+def _exit(code:int):
+    "Exit with `code`; at once if worker threads are still waiting on a stopped run (they would hold up the interpreter's exit)."
+    sys.stdout.flush(); sys.stderr.flush()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()): os._exit(code)
+    sys.exit(code)
+
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
 def main(argv:list[str]|None=None # arguments (default: sys.argv)
         ):
     "Entry point of the `udt` command."
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try: args.func(args)
     except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError) as e:
         print(f"udt {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print(f"udt {args.command}: interrupted; finished runs are kept, run the command again to resume", file=sys.stderr); sys.exit(130)
+    except OSError as e:   # outside a study run, which words its own: a full disk or a folder that cannot be written
+        what = "free space on its disk or make its folder writable, then run the command again" if e.errno in _DISK_ERRNOS else "check the path"
+        print(f"udt {args.command}: error: {e.filename or 'a file'}: {e.strerror or e}; {what}", file=sys.stderr); sys.exit(2)
+    except KeyboardInterrupt as e:   # runner.StudyInterrupted carries 130 (SIGINT) or 143 (SIGTERM) and says what it stopped
+        print(f"\nudt {args.command}: {str(e) or 'interrupted; finished runs are kept'}; to resume, run the same command again:\n"
+              f"  udt {shlex.join(argv)}", file=sys.stderr)
+        _exit(getattr(e, "exit_code", 130))
+

@@ -38,17 +38,21 @@ _UMASK = os.umask(0); os.umask(_UMASK)
 def atomic_write(path:str|Path, # destination file
                  data:bytes|str, # content; `str` is written as UTF-8
                 )->Path:
-    "Write `data` to `path` atomically (temporary file, then rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    "Write `data` to `path` atomically (temporary file, then rename); an `OSError` names `path`, not the temporary file."
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600 files; give artefacts the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    except BaseException as e:
+        if tmp is not None: Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and e.filename != str(path):   # a full disk fails in write or fsync, naming no file
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e   # same errno, so the same subclass (PermissionError, ...)
+        raise
     return path
 
 def write_json(path:str|Path, # destination `.json` file

@@ -153,6 +153,7 @@ def landscape(bb:Backbone, # the frozen backbone
               plane:Plane, # the plane the grid lies on
               u_range=(-0.5, 1.5), v_range=(-0.5, 1.5), n=9, # the grid, as in `grid_axes`
               reference:dict|None=None, # {method: original-space score} for the relative scores
+              init:dict|None=None, # {method: θ_init's score on the same examples}: adds the normalised gain (score − init) / (reference − init)
               split:str="dev", # the split to score
               max_examples:int|None=None, # cap on the split (stratified)
               points_per_pass:int=8, batch_size:int=32, mode:str|None=None, # as in `score_vectors` (finetune: one point per pass)
@@ -177,7 +178,9 @@ def landscape(bb:Backbone, # the frozen backbone
             with torch.no_grad(): th = torch.stack([decode(m, i) for i in I[s:s + K]])
             scores += score_vectors(bb, task, spec, th, split, K, batch_size, mode)
         rel = np.asarray(scores) / reference[m] if reference is not None else np.full(len(scores), np.nan)
-        frames.append(pd.DataFrame(dict(u=U, v=V, method=m, score=scores, relative=rel,
+        gain = ((np.asarray(scores) - init[m]) / (reference[m] - init[m]) if reference is not None and init is not None and reference[m] != init[m]
+                else np.full(len(scores), np.nan))
+        frames.append(pd.DataFrame(dict(u=U, v=V, method=m, score=scores, relative=rel, gain=gain,
                                         anchor=[where.get((u, v), "") for u, v in zip(U, V)])))
     return pd.concat(frames, ignore_index=True)
 
@@ -195,16 +198,19 @@ def _grid_shape(df:pd.DataFrame, methods:list)->tuple[np.ndarray, np.ndarray]:
 def common_region(df:pd.DataFrame, # a frame from `landscape`, with relative scores
                   fraction:float=0.9, # a method does well where its relative score reaches this
                   methods:Sequence[str]|None=None, # the methods that must all do well (default: all in the frame)
+                  by:str="relative", # "relative" (score / original) or "gain" ((score − θ_init) / (original − θ_init))
                  )->pd.DataFrame:
-    "Per grid point: the lowest relative score over the methods, and whether every method reaches `fraction`."
+    "Per grid point: the lowest relative score (or gain) over the methods, and whether every method reaches `fraction`."
     if not (isinstance(fraction, (int, float)) and fraction > 0): raise ValueError(f"fraction={fraction!r} must be a positive number, e.g. 0.9")
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
     unknown = sorted(set(methods) - set(df.method))
     if unknown: raise ValueError(f"methods {unknown} are not in the frame (it has {sorted(set(df.method))})")
     _grid_shape(df, methods)
     sub = df[df.method.isin(methods)]
-    if sub.relative.isna().any(): raise ValueError("the frame has no relative scores; call landscape(..., reference=reference_scores(...))")
-    out = sub.groupby(["u", "v"], as_index=False).agg(min_relative=("relative", "min"))
+    if by not in ("relative", "gain"): raise ValueError(f"by={by!r}: use 'relative' or 'gain'")
+    if by not in sub or sub[by].isna().any():
+        raise ValueError(f"the frame has no {by} scores; call landscape(..., reference=reference_scores(...){', init=θ_init scores' if by == 'gain' else ''})")
+    out = sub.groupby(["u", "v"], as_index=False).agg(min_relative=(by, "min"))
     out["inside"] = out.min_relative >= fraction
     return out
 
@@ -221,14 +227,15 @@ def region_area(df:pd.DataFrame, # a frame from `landscape`, with relative score
                 fraction:float=0.9, # a method does well where its relative score reaches this
                 plane:Plane|None=None, # the grid's plane: adds the area in subspace units and the triangle coverage
                 methods:Sequence[str]|None=None, # the methods that must all do well (default: all)
+                by:str="relative", # "relative": `fraction` of the original score; "gain": of the θ_init → original gap
                )->dict:
-    "Size of the region where every method reaches `fraction` of its original-space score."
-    reg = common_region(df, fraction, methods)
+    "Size of the region where every method reaches `fraction` of its original-space score (or of its θ_init → original gap)."
+    reg = common_region(df, fraction, methods, by)
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
     us, vs = np.sort(reg.u.unique()), np.sort(reg.v.unique())
     share = float(reg.inside.mean()); square = float((us[-1] - us[0]) * (vs[-1] - vs[0]))
-    alone = {m: int((df[df.method == m].relative >= fraction).sum()) for m in methods}
-    out = dict(fraction=fraction, grid=f"{len(us)}x{len(vs)}", points_inside=int(reg.inside.sum()), points=len(reg),
+    alone = {m: int((df[df.method == m][by] >= fraction).sum()) for m in methods}
+    out = dict(fraction=fraction, by=by, grid=f"{len(us)}x{len(vs)}", points_inside=int(reg.inside.sum()), points=len(reg),
                share_of_square=share, area_uv=share * square, square_uv=square,
                overlap=int(reg.inside.sum()) / min(alone.values()) if min(alone.values()) else float("nan"),
                **{f"points_{m}": k for m, k in alone.items()})

@@ -92,8 +92,8 @@ def draw(self:Adapter, kind:str, shape:tuple, gen:torch.Generator)->Tensor:
 
 @patch
 def draw(self:Lora, kind:str, shape:tuple, gen:torch.Generator)->Tensor:
-    "`lora_A` ~ U(±1/√in), drawn on the [r × in] view as loralib does; `lora_B` = 0."
-    if kind == "lora_A": return _uniform((shape[1], shape[0]), 1 / math.sqrt(shape[0]), gen).T.contiguous()
+    "`lora_A` [in × r] ~ U(±1/√r): kaiming_uniform(a=√5) on that tensor, as the authors' `lora.py`; `lora_B` = 0."
+    if kind == "lora_A": return _uniform(shape, 1 / math.sqrt(shape[1]), gen)
     return torch.zeros(shape)
 
 @patch

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PARAMS', 'NOTEBOOK', 'KERNEL_LOG', 'DONE', 'ERROR', 'SOLUTION', 'SUBSPACE', 'CODE', 'METRICS',
-           'ROWS', 'HISTORY', 'LANDSCAPE', 'AREAS', 'LANDSCAPE_PNG', 'STUDY_FILE', 'PLAN', 'RESULTS', 'LOCK', 'Run',
-           'make_run', 'plan_runs', 'run_table', 'experiments_dir', 'task_source', 'missing_inputs']
+           'ROWS', 'HISTORY', 'LANDSCAPE', 'AREAS', 'LANDSCAPE_PNG', 'PREDICTIONS', 'STUDY_FILE', 'PLAN', 'RESULTS',
+           'LOCK', 'PLAN_VERSION', 'Run', 'make_run', 'unrelated_source', 'plan_runs', 'run_table', 'experiments_dir',
+           'task_source', 'missing_inputs']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
 import importlib.util, re
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .core import short_hash
 from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
-from .tasks import OFFLINE_TASKS, SPLITS
+from .tasks import OFFLINE_TASKS, SPLITS, check_task_folder
 
 # %% ../nbs/11_plan.ipynb #896e352b
 STEP_NOTEBOOKS = {s: f"{s}.ipynb" for s in STEPS}  # the step notebooks, in `experiments_dir()`
@@ -27,6 +28,7 @@ DONE, ERROR = "done.json", "error.json"  # the completion marker (written last),
 SOLUTION, SUBSPACE, CODE = "solution.safetensors", "subspace.safetensors", "code.safetensors"  # stage 0, 1 and 2 vectors (+ .json sidecars)
 METRICS, ROWS, HISTORY = "metrics.json", "rows.json", "history.json"  # `steps.finish_step`: scores, long result rows, training curve
 LANDSCAPE, AREAS, LANDSCAPE_PNG = "landscape.csv", "areas.json", "landscape.png"  # the landscape step
+PREDICTIONS = "predictions.json"  # stage 0 and 2: every scored arm's answer per test example, with the golds (`evidence`)
 # in the study folder
 STUDY_FILE, PLAN, RESULTS, LOCK = "study.toml", "plan.json", "results.csv", ".lock"  # the study as run, its run ids, the results, the runner's lock
 
@@ -39,6 +41,8 @@ class Run:
     params: dict # the notebook's parameters (portable: paths as written in the study)
     deps: tuple = () # ids of the runs whose artefacts it reads
 
+PLAN_VERSION = 2  # in every run's hash; raised when a step's results change for the same parameters (2: LoRA's θ_init, test predictions)
+
 def _slug(s:str)->str: return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(s).name if "/" in s else s)
 
 def make_run(step:str, # the step
@@ -47,7 +51,7 @@ def make_run(step:str, # the step
              deps=(), # ids of the runs it reads
             )->Run:
     "A run whose id is `label` plus the hash of its step, parameters and dependencies."
-    return Run(f"{label}-{short_hash({'step': step, 'params': params, 'deps': list(deps)}, 8)}", step, params, tuple(deps))
+    return Run(f"{label}-{short_hash({'step': step, 'params': params, 'deps': list(deps), 'plan': PLAN_VERSION}, 8)}", step, params, tuple(deps))
 
 def _common(study:Study, step:str, setting:str|None=None)->dict:
     "The parameters every run of `step` shares."
@@ -59,42 +63,74 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
 def _in(run_id:str, name:str)->str: return f"../{run_id}/{name}"   # an artefact of another run, from a run's own folder
 
 # %% ../nbs/11_plan.ipynb #eb95801d
-def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:list, s0:dict)->tuple[Run, dict]:
-    "The stage-1 run of one subspace and its stage-2 runs, {(target, method): run}."
-    deps = [s0[t, m, seed].id for t in sources for m in study.methods]
-    cfg1 = study.stage_config("stage1", setting)
-    train_task = sources[0] if setting == "single" else "+".join(sources)
-    label = _slug(sources[0]) if setting == "single" else f"{len(sources)}tasks"
+def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:list, s0:dict, methods:list)->tuple[Run, dict]:
+    "The stage-1 run of one subspace of `methods` and its stage-2 runs through it, {(target, method): run}."
+    conf = "single" if setting == "four" else setting   # the four-method setting is single-task, with fine-tuning in the subspace
+    deps = [s0[t, m, seed].id for t in sources for m in methods]
+    cfg1 = study.stage_config("stage1", conf)
+    train_task = sources[0] if conf == "single" else "+".join(sources)
+    label = _slug(sources[0]) if conf == "single" else f"{len(sources)}tasks"
     r1 = make_run("stage1", f"s1-{setting}-{label}-s{seed}",
-                  {**_common(study, "stage1", setting), "setting": setting, "tasks": sources, "train_task": train_task,
-                   "methods": study.methods, "seed": seed, "solutions": [_in(d, SOLUTION) for d in deps],
+                  {**_common(study, "stage1", conf), "setting": setting, "tasks": sources, "train_task": train_task,
+                   "methods": methods, "seed": seed, "solutions": [_in(d, SOLUTION) for d in deps],
                    "train": {k: v for k, v in cfg1.items() if k not in SUBSPACE_KEYS},
                    "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps)
-    cfg2 = study.stage_config("stage2", setting)
-    lrs = cfg2.pop("lrs", [1e-2, 5e-2])
-    codes = {(t, m): make_run("stage2", f"s2-{setting}-{label}-{_slug(t)}-{m}-s{seed}",
-                              {**_common(study, "stage2", setting), "setting": setting, "train_task": train_task, "task": t,
-                               "source": m, "methods": study.methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE),
-                               "lrs": lrs, "train": cfg2}, (r1.id,))
-             for t in targets for m in study.methods}
-    return r1, codes
+    return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1) for t in targets for m in methods}
 
-_GRID = ("n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "basis")
+def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, task:str, source:str, methods:list, r1:Run,
+                control:str|None=None, # None: the learned subspace; "random"/"permuted": built from it; "unrelated": r1 is another source's
+               )->Run:
+    "The stage-2 run of one code on `task`, trained through `source` in the subspace of `r1` (or a control of it)."
+    conf = "single" if setting == "four" else setting
+    cfg2 = study.stage_config("stage2", conf)
+    lrs = cfg2.pop("lrs", [1e-2, 5e-2])
+    tag = f"-{control}" if control else ""
+    return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
+                    {**_common(study, "stage2", conf), "setting": setting, "train_task": train_task, "task": task, "source": source,
+                     "methods": methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2},
+                    (r1.id,))
+
+def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrelated:dict)->list[Run]:
+    "The control runs of one subspace's stage-2 runs: `[controls]` random and permuted through it, unrelated through another source's."
+    out, p = [], r1.params
+    label = _slug(p["train_task"]) if setting != "multi" else f"{len(p['tasks'])}tasks"
+    for (t, m), r in codes.items():
+        for kind in ("random", "permuted"):
+            if kind == "permuted" and "finetune" in p["methods"]: continue   # a Fastfood map has no rows to permute
+            if study.controls.get(kind): out.append(_stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], r1, kind))
+        if setting == "single" and study.controls.get("unrelated"):
+            other = unrelated[t]   # another source's subspace, the tables still file it under this pair
+            run = _stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], other, "unrelated")
+            out.append(run)
+    return out
+
+def unrelated_source(pairs:dict, # [single_task.pairs]: {source: [targets]}
+                     source:str, # the source of the pair
+                     target:str, # its held-out task
+                    )->str:
+    "The source whose subspace is the unrelated-task control of (source, target): the next source of the study, cyclically, that does not hold out `target`."
+    names = list(pairs); i = names.index(source)
+    for other in names[i + 1:] + names[:i]:
+        if target not in pairs[other]: return other
+    raise ValueError(f"every other source of [single_task.pairs] also holds out {target!r}: there is no unrelated subspace for ({source}, {target})")
+
+_GRID = ("n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "basis", "split", "max_examples")
 
 def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, codes:dict, s0:dict)->list[Run]:
     "The landscape runs of one subspace: one per held-out task the `[landscape]` section names."
     ls, out = study.landscape, []
-    if not ls or ls["setting"] != setting or ls["train_task"] != train_task: return out
+    if not ls or ls["setting"] != setting or ls["train_task"] != train_task or seed not in ls.get("seeds", study.seeds): return out
     common = _common(study, "stage2", setting)
     caps = {**common["caps"], **({"max_dev": ls["max_dev"]} if ls.get("max_dev") else {})}
     label = _slug(train_task) if setting == "single" else f"{len(r1.params['tasks'])}tasks"
+    methods = r1.params["methods"]
     for t in ls["tasks"]:
-        deps = [codes[t, m].id for m in study.methods] + [s0[t, m, seed].id for m in study.methods]
+        deps = [codes[t, m].id for m in methods] + [s0[t, m, seed].id for m in methods]
         out.append(make_run("landscape", f"ls-{setting}-{label}-{_slug(t)}-s{seed}",
                             {**common, "caps": caps, "setting": setting, "train_task": train_task, "task": t,
-                             "methods": study.methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE),
-                             "codes": [_in(codes[t, m].id, CODE) for m in study.methods],
-                             "solutions": [_in(s0[t, m, seed].id, SOLUTION) for m in study.methods],
+                             "methods": methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE),
+                             "codes": [_in(codes[t, m].id, CODE) for m in methods],
+                             "solutions": [_in(s0[t, m, seed].id, SOLUTION) for m in methods],
                              **{k: ls[k] for k in _GRID}}, deps))
     return out
 
@@ -102,20 +138,31 @@ def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, 
 def plan_runs(study:Study, # a validated study
              )->list[Run]: # every run, each after the runs it depends on
     "Every run of the study, in dependency order."
-    s0, s1, s2, land = {}, [], [], []
+    s0, s1, s2, controls, land = {}, [], [], [], []
     train0 = study.stage_config("stage0"); own = train0.pop("methods", {})
+    pairs = study.single_task["pairs"] if study.single_task else {}
     for seed in study.seeds:
+        on = lambda sec: sec is not None and seed in sec.get("seeds", study.seeds)   # a section may name fewer seeds
+        groups = [("single", [src], tgts, study.delta_methods) for src, tgts in pairs.items()] if on(study.single_task) else []
+        if on(study.multi_task): groups += [("multi", study.multi_task["sources"], study.multi_task["targets"], study.delta_methods)]
+        if on(study.four_methods): groups += [("four", [src], tgts, study.methods) for src, tgts in study.four_methods["pairs"].items()]
+        need = {(t, m) for _, sources, targets, methods in groups for t in sources + targets for m in methods}   # what this seed's subspaces read
         for t in study.task_names:
             for m in study.methods:
-                s0[t, m, seed] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{seed}",
-                                          {**_common(study, "stage0"), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})}})
-        groups = [("single", [src], tgts) for src, tgts in study.single_task["pairs"].items()] if study.single_task else []
-        if study.multi_task: groups += [("multi", study.multi_task["sources"], study.multi_task["targets"])]
-        for setting, sources, targets in groups:
-            r1, codes = _subspace_runs(study, seed, setting, sources, targets, s0)
+                if (t, m) in need:
+                    s0[t, m, seed] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{seed}",
+                                              {**_common(study, "stage0"), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})}})
+        made = {}
+        for setting, sources, targets, methods in groups:
+            r1, codes = _subspace_runs(study, seed, setting, sources, targets, s0, methods)
+            made[setting, tuple(sources)] = (r1, codes)
             s1.append(r1); s2 += codes.values()
             land += _landscape_runs(study, seed, setting, r1.params["train_task"], r1, codes, s0)
-    return _check_ids(list(s0.values()) + s1 + s2 + land)
+        for (setting, sources), (r1, codes) in made.items():
+            unrelated = ({t: made["single", (unrelated_source(pairs, sources[0], t),)][0] for t, _ in codes}
+                         if setting == "single" and study.controls.get("unrelated") else {})
+            controls += _control_runs(study, seed, setting, r1, codes, unrelated)
+    return _check_ids(list(s0.values()) + s1 + s2 + controls + land)
 
 def _check_ids(runs:list[Run])->list[Run]:
     "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.'."
@@ -133,7 +180,8 @@ def run_table(runs:list[Run], # a plan (`plan_runs`)
         p = r.params
         what = p.get("task") or "+".join(p.get("tasks", []))
         rows.append({"step": r.step, "run": r.id, "setting": p.get("setting", ""), "task": f"{len(p['tasks'])} tasks" if len(p.get("tasks", [])) > 3 else what,
-                     "method": p.get("method") or p.get("source") or ",".join(p.get("methods", [])), "seed": p["seed"], "deps": len(r.deps)})
+                     "method": p.get("method") or p.get("source") or ",".join(p.get("methods", [])),
+                     "control": p.get("control") or "", "seed": p["seed"], "deps": len(r.deps)})
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_plan.ipynb #daa91f0b
@@ -182,6 +230,7 @@ def _missing_tasks(study:Study, where)->list[str]:
         elif folder is not None and folder.is_dir():
             lack = [f"{n}_{s}.tsv" for s in SPLITS if not (folder/f"{n}_{s}.tsv").is_file()]
             if lack: out.append(f"{where('tasks.data_dir')}: task {n!r}: {folder} lacks {', '.join(lack)}")
+            else: out += [f"{where('tasks.data_dir')}: task {n!r}: {p}" for p in check_task_folder(folder, n)]   # undecodable, empty, malformed
         elif n not in OFFLINE_TASKS:
             out.append(f"{where('tasks.data_dir')}: task {n!r}: no CrossFit folder {folder} (with {n}_train.tsv, {n}_dev.tsv, {n}_test.tsv)")
     return out

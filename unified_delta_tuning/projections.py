@@ -30,19 +30,36 @@ def hadamard(n:int, # the size, a power of two
     while H.shape[0] < n: H = torch.cat([torch.cat([H, H], 1), torch.cat([H, -H], 1)], 0)
     return H
 
-def fwht(x:Tensor, # [..., n] with n a power of two
-         bits:int=6, # the transform is split into Kronecker factors of at most 2**bits
-        )->Tensor: # H_n x along the last axis (Sylvester order, unnormalised: H_n H_n = n·I)
-    "Fast Walsh–Hadamard transform of the last axis: H_n = H_n1 ⊗ H_n2 ⊗ …, one small matrix product per factor."
+def _fwht(x:Tensor, bits:int, scale:float|None=None)->Tensor:
+    "c·H_n x, no autograd: one product with c·H_m (m = 2**bits) on the contiguous low bits, then radix-2 butterflies (a+b, a−b) into a second buffer."
+    x = x.contiguous(); n = x.shape[-1]; m = min(n, 1 << bits)
+    if m > 1: x = (x.view(-1, m) @ (hadamard(m, x.dtype, x.device) * (1 if scale is None else scale))).view(x.shape)
+    elif scale is not None: x = x * scale
+    h, buf, given = m, (torch.empty_like(x) if m < n else None), x
+    while h < n:   # H_2h = H_2 ⊗ H_h: the high bit pairs two contiguous runs of h numbers
+        a, b, o = x.view(-1, 2, h).select(1, 0), x.view(-1, 2, h).select(1, 1), buf.view(-1, 2, h)
+        torch.add(a, b, out=o.select(1, 0)); torch.sub(a, b, out=o.select(1, 1))
+        x, buf, h = buf, (x if x is not given else torch.empty_like(x)), 2 * h   # never write into the caller's tensor
+    return x
+
+class _FWHT(torch.autograd.Function):
+    "c·H x; H is symmetric, so the gradient is c·H g (nothing saved)."
+    @staticmethod
+    def forward(ctx, x, bits, scale): ctx.bits, ctx.scale = bits, scale; return _fwht(x, bits, scale)
+    @staticmethod
+    def backward(ctx, g): return _fwht(g, ctx.bits, ctx.scale), None, None
+
+def _transform(x:Tensor, bits:int=7, scale:float|None=None)->Tensor:
+    "`fwht` with a factor c folded into its dense product (c·H x)."
     n = x.shape[-1]
     if n & (n - 1): raise ValueError(f"the last axis must have a power-of-two length, got {n}; zero-pad it to {next_pow2(n)}")
-    k, lead = n.bit_length() - 1, x.shape[:-1]
-    sizes = [1 << min(bits, k - i) for i in range(0, k, bits)]   # e.g. n = 128: factors 64 and 2
-    if len(sizes) <= 1: return x @ hadamard(n, x.dtype, x.device) if n > 1 else x
-    x = x.reshape(*lead, *sizes)
-    for i, m in enumerate(sizes):   # apply H_m along factor axis i (H is symmetric)
-        x = (x.movedim(len(lead) + i, -1) @ hadamard(m, x.dtype, x.device)).movedim(-1, len(lead) + i)
-    return x.reshape(*lead, n)
+    return _FWHT.apply(x, bits, scale) if x.requires_grad and torch.is_grad_enabled() else _fwht(x, bits, scale)
+
+def fwht(x:Tensor, # [..., n] with n a power of two
+         bits:int=7, # one dense product with H_(2**bits) on the low bits (all of n ≤ 128), radix-2 butterflies for the rest
+        )->Tensor: # H_n x along the last axis (Sylvester order, unnormalised: H_n H_n = n·I)
+    "Fast Walsh–Hadamard transform of the last axis: H_n = H_(n/m) ⊗ H_m, a dense product with H_m, then log2(n/m) butterfly stages."
+    return _transform(x, bits)
 
 class _Permute(torch.autograd.Function):
     "x[..., perm] along the last axis; the gradient goes back through the inverse permutation (a gather, not a scatter)."
@@ -68,6 +85,32 @@ def _draw_fixed(blocks:int, n:int, gen:torch.Generator, chunk:int=1 << 20)->tupl
         perm[s * n:(s + k) * n] = (p + off).flatten().to(torch.int32)
         iperm[s * n:(s + k) * n] = (torch.argsort(p, dim=1) + off).flatten().to(torch.int32)
     return B, perm, iperm
+
+# %% ../nbs/06_projections.ipynb #9e2f6b13
+_DENSE_MAX, _ROWS = 128, 256   # fused ends up to this n (one dense n×n product); blocks per chunk of the reduction over blocks
+
+def _btg(B:Tensor, g:Tensor, rows:int=_ROWS)->Tensor:
+    "Bᵀ g over the blocks axis: B [blocks, n] signs, g [..., blocks, n] → [..., n, n], in chunks of `rows` blocks summed pairwise."
+    Bf = B.to(g.dtype); blocks, n = Bf.shape; q = blocks // rows * rows
+    S = (Bf[:q].view(-1, rows, n).transpose(-1, -2) @ g[..., :q, :].unflatten(-2, (-1, rows))).sum(-3) if q else 0
+    return S + Bf[q:].T @ g[..., q:, :] if q < blocks else S
+
+def _head(x:Tensor, B:Tensor, H:Tensor)->Tensor: return torch.matmul(B.to(x.dtype), x.unsqueeze(-1) * H)   # [..., n] → [..., blocks, n]: H (B_b ⊙ x)
+def _tail(g:Tensor, B:Tensor, H:Tensor)->Tensor: return (_btg(B, g) * H).sum(-1)                            # [..., blocks, n] → [..., n]: Σ_b B_b ⊙ H g_b
+
+class _Head(torch.autograd.Function):
+    "H (B_b ⊙ x) for every block b; the gradient is `_tail`."
+    @staticmethod
+    def forward(ctx, x, B, H): ctx.save_for_backward(B, H); return _head(x, B, H)
+    @staticmethod
+    def backward(ctx, g): B, H = ctx.saved_tensors; return _tail(g.contiguous(), B, H), None, None
+
+class _Tail(torch.autograd.Function):
+    "Σ_b B_b ⊙ H g_b; the gradient is `_head`."
+    @staticmethod
+    def forward(ctx, g, B, H): ctx.save_for_backward(B, H); return _tail(g.contiguous(), B, H)
+    @staticmethod
+    def backward(ctx, x): B, H = ctx.saved_tensors; return _head(x, B, H), None, None
 
 # %% ../nbs/06_projections.ipynb #6a27c5c5
 class Fastfood(nn.Module):
@@ -100,9 +143,11 @@ class Fastfood(nn.Module):
     def forward(self, x:Tensor)->Tensor:
         "M x: a code [..., y] to a vector [..., D]."
         if x.shape[-1] != self.y: raise ValueError(f"this Fastfood map takes vectors of y={self.y} numbers, got shape {tuple(x.shape)}")
-        h = F.pad(x, (0, self.n - self.y)).unsqueeze(-2) * self.B.to(x.dtype)            # [..., blocks, n]: B_b x
-        h = _Permute.apply(fwht(h).flatten(-2), self.perm, self.iperm).unflatten(-1, (self.blocks, self.n)) * self.G
-        return fwht(h).flatten(-2)[..., :self.D] * self.scale
+        xp = F.pad(x, (0, self.n - self.y))
+        if self.n <= _DENSE_MAX: h = _Head.apply(xp, self.B, hadamard(self.n, x.dtype, x.device))   # [..., blocks, n]: H B_b x
+        else: h = fwht(xp.unsqueeze(-2) * self.B.to(x.dtype))
+        h = _Permute.apply(h.flatten(-2), self.perm, self.iperm).unflatten(-1, (self.blocks, self.n)) * self.G
+        return _transform(h, scale=self.scale).flatten(-2)[..., :self.D]   # the normaliser rides in the last transform's product
 
 # %% ../nbs/06_projections.ipynb #0a7d423a
 @patch
@@ -112,8 +157,9 @@ def transpose(self:Fastfood, v:Tensor, # vectors of D numbers, shape [..., D]
     if v.shape[-1] != self.D: raise ValueError(f"this Fastfood map takes vectors of D={self.D:,} numbers, got shape {tuple(v.shape)}")
     h = F.pad(v, (0, self.blocks * self.n - self.D)).unflatten(-1, (self.blocks, self.n))
     h = fwht(h) * self.G
-    h = fwht(_Permute.apply(h.flatten(-2), self.iperm, self.perm).unflatten(-1, (self.blocks, self.n))) * self.B.to(v.dtype)
-    return h.sum(-2)[..., :self.y] * self.scale
+    h = _Permute.apply(h.flatten(-2), self.iperm, self.perm).unflatten(-1, (self.blocks, self.n))
+    if self.n <= _DENSE_MAX: return _Tail.apply(h, self.B, hadamard(self.n, v.dtype, v.device) * self.scale)[..., :self.y]
+    return (fwht(h) * self.B.to(v.dtype)).sum(-2)[..., :self.y] * self.scale
 
 @patch
 def dense(self:Fastfood, limit:int=10**7, # refuse matrices with more entries than this

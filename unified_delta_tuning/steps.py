@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .core import read_json, write_json
 from .deltas import PAPER_SIZES
-from .plan import CODE, HISTORY, METRICS, PARAMS, ROWS, SOLUTION, SUBSPACE, task_source
+from .plan import CODE, HISTORY, METRICS, PARAMS, PREDICTIONS, ROWS, SOLUTION, SUBSPACE, task_source
 from .study import CAP_KEYS, LOOP_KEYS, TINY_BACKBONES
 from .tasks import SPLITS, Task, load_task
 from .train import TrainConfig
@@ -91,11 +91,13 @@ def finish_step(run_dir:str|Path, # the run's folder
                 metrics:dict, # scalar scores and facts of the run, for results.csv
                 rows:list[dict]|None=None, # rows of the long results table (`transfer.stage0_rows`/`run_rows`)
                 history:list[dict]|None=None, # the training curve: one row per evaluation (step, loss, dev, ...)
+                predictions:dict|None=None, # test answers per arm (`evidence.test_predictions`), for baselines and intervals
                )->dict:
     "Write the run's `metrics.json` (and `rows.json`, `history.json`) atomically; the runner marks the run done after it."
     run_dir = Path(run_dir)
     if rows is not None: write_json(run_dir/ROWS, rows)
     if history is not None: write_json(run_dir/HISTORY, history)
+    if predictions is not None: write_json(run_dir/PREDICTIONS, predictions)
     write_json(run_dir/METRICS, metrics)
     return metrics
 

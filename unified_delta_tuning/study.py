@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['STEPS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS', 'TOP_KEYS',
-           'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'StudyError', 'Study', 'parse_study',
-           'load_study']
+           'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'StudyError', 'Study',
+           'parse_study', 'load_study']
 
 # %% ../nbs/10_study.ipynb #826b8105
 import difflib, os, re, tomllib
@@ -33,12 +33,13 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods",),   # [stage0.methods
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task", "landscape")
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape")
+CONTROL_KEYS = ("random", "permuted", "unrelated")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
-                      "batch_size": 32, "basis": "affine"}
-LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", *LANDSCAPE_DEFAULTS)
+                      "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
+LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCAPE_DEFAULTS)
 TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS
-SETTING_KEYS = {"single_task": ("pairs", "stage1", "stage2"), "multi_task": ("sources", "targets", "stage1", "stage2")}
+SETTING_KEYS = {"single_task": ("pairs", "seeds", "stage1", "stage2"), "multi_task": ("sources", "targets", "seeds", "stage1", "stage2")}
 
 # %% ../nbs/10_study.ipynb #a1b047b8
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -160,6 +161,8 @@ def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
     for x in fr: _check_type(x, float, "landscape.fractions", path, text, positive=True)
     for k in ("points_per_pass", "batch_size"): _check_type(d[k], int, f"landscape.{k}", path, text, positive=True)
     if d.get("max_dev") is not None: _check_type(d["max_dev"], int, "landscape.max_dev", path, text, positive=True)
+    if d["split"] not in ("dev", "test"): raise _fail(path, text, "landscape.split", f"unknown split {d['split']!r}; use 'test' (examples no checkpoint was chosen on) or 'dev'")
+    if d["max_examples"] is not None: _check_type(d["max_examples"], int, "landscape.max_examples", path, text, positive=True)
     if d["basis"] not in ("affine", "orthonormal"): raise _fail(path, text, "landscape.basis", f"unknown basis {d['basis']!r}; use 'affine' or 'orthonormal'")
     return {**d, "setting": setting, "train_task": train_task, "tasks": tasks}
 
@@ -180,6 +183,8 @@ class Study:
     description: str = "" # free text
     notebooks: str|None = None # folder of the step notebooks, if not the package's own (`plan.experiments_dir`)
     landscape: dict|None = None # [landscape]: setting, train_task, tasks, grid and thresholds
+    four_methods: dict|None = None # [four_methods]: {"pairs": {source: [targets]}}, single-task subspaces that hold fine-tuning too
+    controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool}
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
 # %% ../nbs/10_study.ipynb #abd853ba
@@ -228,7 +233,14 @@ def task_names(self:Study)->list[str]:
     if self.single_task:
         for s, ts in self.single_task["pairs"].items(): names += [s, *ts]
     if self.multi_task: names += self.multi_task["sources"] + self.multi_task["targets"]
+    if self.four_methods:
+        for s, ts in self.four_methods["pairs"].items(): names += [s, *ts]
     return list(dict.fromkeys(names))
+
+@patch(as_prop=True)
+def delta_methods(self:Study)->list[str]:
+    "The study's delta methods (adapter, LoRA, prefix): the methods of the single- and multi-task subspaces, and of Tables 1-4."
+    return [m for m in self.methods if m in METHODS]
 
 # %% ../nbs/10_study.ipynb #2961927f
 def _check_top(d:dict, # the parsed TOML
@@ -281,6 +293,7 @@ def _check_setting(key:str, # "single_task" or "multi_task"
     _check_type(st, dict, key, path, text)
     _unknown_keys(st, SETTING_KEYS[key], f"{key}.", path, text)
     out = {s: _check_stage(st.get(s, {}), s, f"{key}.{s}.", path, text) for s in ("stage1", "stage2")}
+    if "seeds" in st: out["seeds"] = st["seeds"]   # checked against the study's seeds by `_check_seeds`
     if key == "single_task":
         pairs = _check_type(st.get("pairs", {}), dict, f"{key}.pairs", path, text)
         if not pairs: raise _fail(path, text, key, "needs [single_task.pairs]: source = [held-out tasks], e.g. tweets3 = [\"mr\"]")
@@ -293,6 +306,33 @@ def _check_setting(key:str, # "single_task" or "multi_task"
     both = sorted(set(out["sources"]) & set(out["targets"]))
     if both: raise _fail(path, text, f"{key}.targets", f"{both} are also sources; the targets must be unseen tasks")
     return out
+
+def _check_four(d, methods:list, data_dir, path, text)->dict:
+    "Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the paper's claim 4)."
+    _check_type(d, dict, "four_methods", path, text); _unknown_keys(d, ("pairs", "seeds"), "four_methods.", path, text)
+    if "finetune" not in methods: raise _fail(path, text, "four_methods", f"a four-method subspace needs fine-tuning among the methods; add \"finetune\" to `methods` ({methods})")
+    pairs = _check_type(d.get("pairs", {}), dict, "four_methods.pairs", path, text)
+    if not pairs: raise _fail(path, text, "four_methods", "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
+    _check_tasks(list(pairs), "four_methods.pairs", path, text, data_dir)
+    return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, data_dir) for s, ts in pairs.items()}, **({"seeds": d["seeds"]} if "seeds" in d else {})}
+
+def _check_seeds(sections:dict, seeds:list, path, text):
+    "A section's `seeds` (its subspaces are made for those seeds only) must be a non-empty subset of the study's."
+    for key, sec in sections.items():
+        if sec is None or "seeds" not in sec: continue
+        s = _check_type(sec["seeds"], list, f"{key}.seeds", path, text)
+        for x in s: _check_type(x, int, f"{key}.seeds", path, text)
+        if not s or set(s) - set(seeds): raise _fail(path, text, f"{key}.seeds", f"must be a non-empty subset of the study's seeds {seeds}, got {s}")
+
+def _check_controls(d, settings:dict, path, text)->dict:
+    "Validate `[controls]`: which control subspaces stages 2-3 also run through."
+    _check_type(d, dict, "controls", path, text); _unknown_keys(d, CONTROL_KEYS, "controls.", path, text)
+    for k, v in d.items():
+        if not isinstance(v, bool): raise _fail(path, text, f"controls.{k}", f"must be true or false, got {v!r}")
+    if d.get("unrelated") and len((settings.get("single_task") or {}).get("pairs", {})) < 2:
+        raise _fail(path, text, "controls.unrelated", "the unrelated-task control decodes a target through another source's single-task subspace; "
+                    "[single_task.pairs] needs at least two sources (e.g. tweets3 and trec50)")
+    return {k: bool(d.get(k, False)) for k in CONTROL_KEYS}
 
 def _check_groups(stages:dict, settings:dict, path, text):
     "Stage 1 splits a batch into groups of one task and one interpolation: the batch must hold whole groups."
@@ -323,11 +363,17 @@ def parse_study(text:str, # the TOML text of a study
     notebooks = d.get("notebooks")
     if notebooks is not None: _check_type(notebooks, str, "notebooks", path, text)
     land = _check_landscape(d["landscape"], methods, settings, path, text) if "landscape" in d else None
+    four = _check_four(d["four_methods"], methods, tasks["data_dir"], path, text) if "four_methods" in d else None
+    _check_seeds({**settings, "four_methods": four, "landscape": land}, seeds, path, text)
+    if "finetune" in methods and four is None:
+        raise _fail(path, text, "methods", "fine-tuning joins a subspace only in the four-method setting (the single- and multi-task subspaces hold "
+                    "the delta methods, as the paper's Tables 1-4); add [four_methods] pairs = { source = [targets] }, or drop \"finetune\"")
+    if len([m for m in methods if m in METHODS]) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 delta methods (adapter, lora, prefix), got {methods}")
     for m in stages["stage0"].get("methods", {}):
         if m not in methods: raise _fail(path, text, f"stage0.methods.{m}", f"the study does not train {m!r}; its methods are {methods}")
     return Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
                  tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
-                 landscape=land, text=text)
+                 landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text), text=text)
 
 def load_study(path:str|Path, # a study file (`.toml`)
               )->Study:

@@ -7,7 +7,8 @@ __all__ = ['SPLITS', 'MAX_DEV', 'MAX_TEST', 'DATA_PACKAGES', 'TREC_COARSE', 'TRE
            'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS', 'PAPER_UNSEEN_TASKS', 'PAPER_MULTITASK_TEST_TASKS',
            'PAPER_TASK_TITLES', 'Example', 'Task', 'stratified_order', 'dedupe_examples', 'default_split_sizes',
            'split_examples', 'cap_examples', 'task_from_examples', 'package_data_path', 'OfflineTask',
-           'UnknownTaskError', 'load_task', 'read_crossfit_split', 'crossfit_task', 'table_task', 'task_table']
+           'UnknownTaskError', 'load_task', 'read_crossfit_split', 'crossfit_task', 'check_task_folder', 'table_task',
+           'task_table']
 
 # %% ../nbs/01_tasks.ipynb #ff28391d
 import csv, importlib.util, re
@@ -286,11 +287,29 @@ def load_task(name:str, # an offline task (see `OFFLINE_TASKS`) or the path of a
     return task
 
 # %% ../nbs/01_tasks.ipynb #3379f083
+def _task_text(path:Path, # a task file
+               encoding:str, # its encoding
+               fix:str, # what to do about a byte that does not decode
+               empty:str, # what to do about an empty file
+              )->str:
+    "The text of a task file; an undecodable byte or an empty file is a `ValueError` naming the file, the line and the fix."
+    raw = Path(path).read_bytes()
+    try: text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line, col = raw.count(b"\n", 0, e.start) + 1, e.start - raw.rfind(b"\n", 0, e.start)
+        raise ValueError(f"{path}:{line}: byte 0x{raw[e.start]:02x} (column {col}) is not valid {encoding}: {fix}") from None
+    if not text.strip(): raise ValueError(f"{path} is empty: {empty}")
+    return text
+
+_CROSSFIT_UTF8 = ("CrossFit task files are read as UTF-8 and a CrossFit folder has no encoding setting, so re-save the file as UTF-8 "
+                  "(e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8 && mv FILE.utf8 FILE`)")
+
 def read_crossfit_split(path:str|Path, # a CrossFit `{task}_{split}.tsv` file
                        )->list[Example]:
-    "Parse one CrossFit split: `input<TAB>answer[<TAB>answer...]` per line."
+    "Parse one CrossFit split: `input<TAB>answer[<TAB>answer...]` per line (UTF-8; an empty file is an error)."
     xs = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    text = _task_text(path, "utf-8", _CROSSFIT_UTF8, "a CrossFit split holds one `input<TAB>answer` line per example; restore or fill in the file")
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         text, *answers = line.strip().split("\t")
         if not answers: raise ValueError(f"{path}:{i}: expected `input<TAB>answer`, found no tab-separated answer.")
@@ -322,10 +341,33 @@ def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_
         labels = sorted(single) if 2 <= len(single) <= max_labels else None
     return Task(name, splits["train"], splits["dev"], splits["test"], labels, metric, f"CrossFit folder {folder}")
 
+def check_task_folder(folder:str|Path, # a CrossFit task folder
+                      name:str|None=None, # the task name; defaults to the folder's name
+                     )->list[str]: # one line per problem (file, line, what to do); empty when every split file reads
+    "Read every split file of a CrossFit folder as `crossfit_task` would: missing, undecodable, empty or malformed files, one line each."
+    folder = Path(folder); name = name or folder.name; out = []
+    for s in SPLITS:
+        f = folder/f"{name}_{s}.tsv"
+        if not f.is_file(): out.append(f"{f} is missing; a CrossFit task folder holds {name}_train.tsv, {name}_dev.tsv and {name}_test.tsv"); continue
+        try: read_crossfit_split(f)
+        except (ValueError, TypeError, OSError) as e: out.append(str(e))
+    return out
+
 # %% ../nbs/01_tasks.ipynb #43f5f018
 _SPLIT_NAMES = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
 
-def _table_frames(data)->tuple[dict[str, pd.DataFrame], dict]:
+def _read_table_file(path:Path, encoding:str)->pd.DataFrame:
+    "A CSV or JSON(L) file as a frame; an undecodable byte, an empty file or one without rows is an error naming the file."
+    import io
+    text = _task_text(path, encoding, f"pass the file's encoding to table_task (e.g. `encoding='latin-1'`; it is now {encoding!r}) "
+                      "or re-save the file as UTF-8", "give it a header line and one row per example")
+    try: df = pd.read_csv(io.StringIO(text)) if path.suffix == ".csv" else pd.read_json(io.StringIO(text), lines=path.suffix == ".jsonl")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise ValueError(f"{path} cannot be parsed as {path.suffix[1:].upper()} ({str(e).strip()}); fix the file") from None
+    if df.empty: raise ValueError(f"{path} has no rows{' (only a header)' if len(df.columns) else ''}: give it one row per example")
+    return df
+
+def _table_frames(data, encoding:str="utf-8")->tuple[dict[str, pd.DataFrame], dict]:
     "Frames by split name (`all` when the source has no splits), and the `datasets` features of each split."
     if isinstance(data, (str, Path)):
         path = Path(data)
@@ -333,8 +375,7 @@ def _table_frames(data)->tuple[dict[str, pd.DataFrame], dict]:
         if path.is_dir():
             from datasets import load_from_disk
             data = load_from_disk(str(path))
-        elif path.suffix == ".csv": return {"all": pd.read_csv(path)}, {}
-        elif path.suffix in (".json", ".jsonl"): return {"all": pd.read_json(path, lines=path.suffix == ".jsonl")}, {}
+        elif path.suffix in (".csv", ".json", ".jsonl"): return {"all": _read_table_file(path, encoding)}, {}
         else: raise ValueError(f"Cannot read {path.name}: use a .csv, .json or .jsonl file, or a dataset folder saved with `save_to_disk`.")
     if hasattr(data, "to_pandas"): data = {"all": data}  # a single datasets.Dataset
     if not hasattr(data, "items"): raise TypeError(f"table_task reads a path, a datasets.Dataset or a DatasetDict, not {type(data).__name__}.")
@@ -361,9 +402,10 @@ def table_task(data, # CSV/JSON(L) path, `save_to_disk` folder, `datasets.Datase
                seed:int=42, # seed of the split, when one is made here
                sizes:tuple[int, int]|None=None, # (dev size, test size) when the split is made here
                classification:bool=True, # False keeps answers as free text (no label set)
+               encoding:str="utf-8", # encoding of a CSV/JSON(L) file, e.g. "latin-1"
               )->Task:
     "A CSV, JSON or Hugging Face dataset as a `Task`, keeping its splits where it has them."
-    frames, features = _table_frames(data)
+    frames, features = _table_frames(data, encoding)
     name = name or (Path(data).stem if isinstance(data, (str, Path)) else "table")
     class_names = next((f[label_col].names for f in features.values() if hasattr(f.get(label_col), "names")), None)
     names, splits = (labels if labels is not None else class_names), {}

@@ -18,7 +18,7 @@ import torch
 
 from .backbones import Backbone, evaluate
 from .deltas import ALL_METHODS, use_delta
-from .train import TrainConfig, fit, DeltaSolution
+from .train import TrainConfig, fit, scored_predictions, DeltaSolution
 from .subspace import Subspace
 
 # %% ../nbs/07_transfer.ipynb #590d97d8
@@ -58,6 +58,7 @@ class SubspaceRun:
     snapshots: dict = field(default_factory=dict) # step -> I at that evaluation
     wall_time: float = 0.0 # seconds (with a learning-rate grid: of the whole grid)
     grid: list[dict] = field(default_factory=list) # per learning rate tried: lr, best_step, dev
+    predictions: dict = field(default_factory=dict) # method -> its answer for each test example at the selected step (source and targets)
 
 # %% ../nbs/07_transfer.ipynb #3fac3f20
 def optimize_in_subspace(bb:Backbone, task, sub:Subspace, # backbone, unseen task, stage-1 projections
@@ -83,9 +84,17 @@ def optimize_in_subspace(bb:Backbone, task, sub:Subspace, # backbone, unseen tas
     best = snapshots[r.best_step]
     assert torch.equal(best, r.best_params[0]), "fit's best parameters are not the snapshot of its best step"
     row = next(h for h in r.history if h["step"] == r.best_step)
-    transfer = {t: {"dev": row[f"dev_{t}"], "test": score_code(bb, task, sub, t, best, "test", cfg) if transfer_test else None} for t in targets}
-    return SubspaceRun(task.name, source, cfg.lr, cfg.seed, best.cpu(), r.best_step, r.dev, r.test, transfer, r.history,
-                       {k: v.cpu() for k, v in snapshots.items()}, r.wall_time, [{"lr": cfg.lr, "best_step": r.best_step, "dev": r.dev}])
+    run = SubspaceRun(task.name, source, cfg.lr, cfg.seed, best.cpu(), r.best_step, r.dev, r.test, {t: {"dev": row[f"dev_{t}"], "test": None} for t in targets},
+                      r.history, {k: v.cpu() for k, v in snapshots.items()}, r.wall_time, [{"lr": cfg.lr, "best_step": r.best_step, "dev": r.dev}],
+                      {source: r.test_predictions})
+    if transfer_test: _transfer_test(bb, task, sub, run, cfg)
+    return run
+
+def _transfer_test(bb:Backbone, task, sub:Subspace, run:SubspaceRun, cfg:TrainConfig):
+    "Score the run's code on test through each transfer target (one pass each), keeping the predictions."
+    with torch.no_grad():
+        for t in run.transfer:
+            run.transfer[t]["test"], run.predictions[t] = scored_predictions(bb, task, "test", sub.specs[t], sub.decode(t, run.code.to(sub.init(t))), cfg)
 
 # %% ../nbs/07_transfer.ipynb #6bb8ced6
 def subspace_optimization(bb:Backbone, task, sub:Subspace, source:str, # as in `optimize_in_subspace`
@@ -98,7 +107,7 @@ def subspace_optimization(bb:Backbone, task, sub:Subspace, source:str, # as in `
     start = time.perf_counter()
     runs = [optimize_in_subspace(bb, task, sub, source, replace(cfg, lr=lr), targets, transfer_test=False) for lr in lrs]
     best = max(runs, key=lambda r: (r.dev, -runs.index(r)))
-    for t in best.transfer: best.transfer[t]["test"] = score_code(bb, task, sub, t, best.code, "test", cfg)
+    _transfer_test(bb, task, sub, best, cfg)
     best.grid = [g for r in runs for g in r.grid]
     best.wall_time = time.perf_counter() - start   # the whole grid and the transfer tests
     return best
