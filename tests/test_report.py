@@ -1,13 +1,16 @@
 """The rendered report (`udt report`, `report.render_report`), checked the way a reader sees it.
 
-1. A real tiny study (random tiny BERT, three methods, one single-task pair, a landscape) runs through the step
-   notebooks; `udt report --publish` renders its report; headless Chromium opens the page and every table and figure
-   is checked, and a screenshot is taken (kept in the test's temporary folder).
-2. The committed artefacts of a two-seed, two-setting study (`tests/data/report-study/`) render Tables 1-4 with
-   their spread over seeds, the curves of every stage, the heatmaps and the landscape.
+1. A real tiny study (random tiny BERT, three methods, one single-task pair, a random control, a landscape) whose
+   learned subspace is in fact random (stage 1 at lr 1e-12 leaves the projections at their random initialisation)
+   runs through the step notebooks; `udt report --publish` renders its report, whose verdict for claim 1 must not be
+   "supported"; headless Chromium opens the page and every table and figure is checked, and a screenshot is taken
+   (kept in the test's temporary folder).
+2. The committed artefacts of a two-seed study with every setting and control (`tests/data/report-study/`) render
+   the claims, Tables 1-4 with baselines, controls and intervals, the four-method tables, the curves of every stage,
+   the heatmaps and the landscape.
 Bad input (no results.csv, no study file) gets an error that says what to run; the readers' own errors are tested in `14_results`.
 """
-import importlib.util, shutil, subprocess, sys
+import importlib.util, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -38,8 +41,10 @@ def check_in_chromium(page:Path, shot:Path, tables:int, figs:int, headings:list[
     white = max(colours)[0] / (im.size[0] * im.size[1])
     assert len(colours) > 100 and white < 0.98, (len(colours), white)      # text, tables and figures, not a blank page
 
-def test_a_real_tiny_study_renders_and_opens_in_chromium(tmp_path):
-    (tmp_path/"s.toml").write_text(TINY_REPORT)
+def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_renders(tmp_path):
+    random_learned = TINY_REPORT.replace("[stage1]\nlr = 0.01", "[stage1]\nlr = 1e-12") + "\n[controls]\nrandom = true\n"
+    assert "lr = 1e-12" in random_learned
+    (tmp_path/"s.toml").write_text(random_learned)
     r = subprocess.run([str(UDT), "study", "run", str(tmp_path/"s.toml"), "--jobs", "2", "--threads", "1", "--runs", str(tmp_path/"runs")],
                        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -50,24 +55,36 @@ def test_a_real_tiny_study_renders_and_opens_in_chromium(tmp_path):
     assert "report (" in r.stdout and str(page) in r.stdout and "Table 1" in r.stdout
     assert (tmp_path/"reports"/"tiny-report.html").read_text() == page.read_text()
     assert (tmp_path/"reports"/"tiny-report.ipynb").is_file()
+    from unified_delta_tuning.evidence import claims, evidence, study_arms
+    from unified_delta_tuning.results import landscapes, read_results
+    folder = tmp_path/"runs"/"tiny-report"; res = read_results(folder)
+    verdicts = claims(evidence(*study_arms(folder, res)), landscapes(folder, res)).verdict
+    assert verdicts.loc[1].tolist() != ["supported"] and verdicts.loc[1].tolist() != [], verdicts   # a random "learned" subspace decides nothing for claim 1
     html = page.read_text()
-    # Tables 1-2 beside the paper's, absolute scores, provenance; figures: heatmap, 3 curve figures, 1 landscape
-    for text in ("Table 1: single-task subspace", "Table 2: single-task subspace", "paper: Table 2", "Original-space scores",
+    # the claims, Tables 1-2 beside the paper's, baselines, provenance; figures: gains, heatmap, 3 curve figures, 1 landscape
+    for text in ("claims, tested", "Table 1: single-task subspace", "Table 2: single-task subspace", "paper: Table 2",
+                 "θ_init (untrained start)", "Avg., random subspace", "majority class", "Original-space scores",
                  "A tiny random BERT", "tiny-bert", "git commit", "transformers", "share of square", "batched speed-up"):
         assert text in html, text
-    assert "ours: Table 3" not in html and figures(html) == 5
+    assert verdicts.loc[1].iloc[0] in html
+    assert "ours: Table 3" not in html and figures(html) == 6
     assert "import " not in html and "skip_exec" not in html and "study_dir =" not in html   # no code, front matter or parameters
-    check_in_chromium(page, tmp_path/"report.png", tables=8, figs=5,
-                      headings=["Study report: tiny-report", "Table 1", "Table 2", "The transfer matrix", "Training curves", "The landscape"])
+    check_in_chromium(page, tmp_path/"report.png", tables=9, figs=6,
+                      headings=["Study report: tiny-report", "claims, tested", "Table 1", "Table 2", "The transfer matrix", "Training curves", "The landscape"])
 
-def test_two_seeds_two_settings_every_table_and_figure(tmp_path):
+def test_every_setting_control_table_and_figure(tmp_path):
     study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
     out = render_report(study, tmp_path/"out")
     html = out["html"].read_text()
     for n in (1, 2, 3, 4): assert f"ours: Table {n}" in html and f"paper: Table {n}" in html
-    assert "±" in html and "seed 43" in html                  # spread over the two seeds
-    assert figures(html) == 1 + 3 + 2                          # heatmaps (one figure), curves of 3 steps, 2 landscapes
-    check_in_chromium(out["html"], tmp_path/"report.png", tables=15, figs=6, headings=["Table 3", "Table 4", "Over seeds"])
+    for text in ("Avg., random subspace", "Avg., permuted subspace", "Avg., unrelated task", "θ_init (untrained start)",
+                 "learned − random", "42, 43", "±"):              # controls, baselines, the verdicts' numbers, both seeds, their spread
+        assert text in html, text
+    text_only = re.sub(r'src="data:image/png;base64,[^"]*"', "", html)
+    assert ">NaN<" not in text_only and ">nan<" not in text_only and "NaN [" not in text_only
+    assert figures(html) == 1 + 1 + 3 + 1                      # gains, heatmaps (one figure), curves of 3 steps, 1 landscape
+    check_in_chromium(out["html"], tmp_path/"report.png", tables=20, figs=6,
+                      headings=["claims, tested", "Table 3", "Table 4", "Fine-tuning in the subspace"])
 
 def test_bad_input_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="udt study run"): render_report(tmp_path)   # before any kernel starts

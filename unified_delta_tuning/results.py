@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RUN_STATES', 'run_state', 'collect_results', 'write_results', 'study_folder', 'read_results', 'result_rows',
-           'run_histories', 'landscapes', 'paper_tables', 'study_tables']
+           'run_histories', 'landscapes', 'learned_rows', 'paper_tables', 'study_tables']
 
 # %% ../nbs/14_results.ipynb #af95962e
 import hashlib, json
@@ -172,10 +172,16 @@ def landscapes(study_dir:str|Path, # the study folder
     return out
 
 # %% ../nbs/14_results.ipynb #0fbddd8e
+def learned_rows(rows:pd.DataFrame, # long results rows, possibly with control rows (`subspace` ≠ "learned")
+                )->pd.DataFrame:
+    "The stage-0 rows and the rows of learned subspaces: what the paper's tables are made of (controls are `evidence`'s)."
+    return rows[rows.subspace.isna() | (rows.subspace == "learned")] if "subspace" in rows else rows
+
 def paper_tables(rows:pd.DataFrame, # long results rows (`result_rows`): stage-0 rows and stage-2/3 rows with their `setting`
                 )->dict[str, pd.DataFrame]:
     "The paper's Tables 1–4 (relative performance, %) from long results rows; a table whose rows are missing is left out."
     if rows.empty: return {}
+    rows = learned_rows(rows)
     s0 = rows[rows.stage == 0].drop_duplicates(["task", "target", "seed"])
     out = {}
     for setting, index, (n_opt, n_tr) in (("single", ("train_task", "task"), (1, 2)), ("multi", ("task",), (4, 3))):
