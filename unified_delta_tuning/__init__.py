@@ -13,13 +13,15 @@ _API = {   # name -> the module that defines it
     "backbones": ["Backbone", "load_backbone", "predict", "evaluate", "tiny_bert", "tiny_t5"],
     "deltas": ["METHODS", "ALL_METHODS", "DeltaSpec", "delta_spec", "equal_sizes", "use_delta"],
     "train": ["TrainConfig", "DeltaSolution", "train_delta", "save_solution", "load_solution"],
-    "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace", "save_subspace", "load_subspace"],
+    "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace", "save_subspace", "load_subspace",
+                 "control_subspace"],
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
     "landscape": ["plane_through", "score_vectors", "plot_landscape", "region_area"],   # `udt.landscape` is the module
     "study": ["Study", "StudyError", "load_study"],
     "runner": ["run_study", "study_status"],
     "steps": ["FinishedRun", "load_run"],
     "results": ["read_results", "result_rows", "paper_tables"],
+    "evidence": ["study_arms", "evidence_table", "baseline_scores", "claims"],   # `udt.evidence` is the module (its `evidence` builds the cells)
     "report": ["render_report"],
 }
 _HOME = {name: module for module, names in _API.items() for name in names}

@@ -107,8 +107,10 @@ def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrela
 def unrelated_source(pairs:dict, # [single_task.pairs]: {source: [targets]}
                      source:str, # the source of the pair
                      target:str, # its held-out task
+                     unrelated_to:dict|None=None, # [controls] unrelated_to: {source: its unrelated source}, where the default would not do
                     )->str:
-    "The source whose subspace is the unrelated-task control of (source, target): the next source of the study, cyclically, that does not hold out `target`."
+    "The source whose subspace is the unrelated-task control of (source, target): `unrelated_to`'s, else the next source of the study, cyclically, that does not hold out `target`."
+    if unrelated_to and source in unrelated_to: return unrelated_to[source]
     names = list(pairs); i = names.index(source)
     for other in names[i + 1:] + names[:i]:
         if target not in pairs[other]: return other
@@ -159,7 +161,7 @@ def plan_runs(study:Study, # a validated study
             s1.append(r1); s2 += codes.values()
             land += _landscape_runs(study, seed, setting, r1.params["train_task"], r1, codes, s0)
         for (setting, sources), (r1, codes) in made.items():
-            unrelated = ({t: made["single", (unrelated_source(pairs, sources[0], t),)][0] for t, _ in codes}
+            unrelated = ({t: made["single", (unrelated_source(pairs, sources[0], t, study.controls.get("unrelated_to")),)][0] for t, _ in codes}
                          if setting == "single" and study.controls.get("unrelated") else {})
             controls += _control_runs(study, seed, setting, r1, codes, unrelated)
     return _check_ids(list(s0.values()) + s1 + s2 + controls + land)

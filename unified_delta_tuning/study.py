@@ -34,7 +34,7 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods",),   # [stage0.methods
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
             "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape")
-CONTROL_KEYS = ("random", "permuted", "unrelated")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
+CONTROL_KEYS = ("random", "permuted", "unrelated", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
                       "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
 LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCAPE_DEFAULTS)
@@ -327,12 +327,18 @@ def _check_seeds(sections:dict, seeds:list, path, text):
 def _check_controls(d, settings:dict, path, text)->dict:
     "Validate `[controls]`: which control subspaces stages 2-3 also run through."
     _check_type(d, dict, "controls", path, text); _unknown_keys(d, CONTROL_KEYS, "controls.", path, text)
+    sources = list((settings.get("single_task") or {}).get("pairs", {}))
     for k, v in d.items():
-        if not isinstance(v, bool): raise _fail(path, text, f"controls.{k}", f"must be true or false, got {v!r}")
+        if k == "unrelated_to":   # {source: the source whose subspace is its targets' unrelated control}; default: the next source
+            _check_type(v, dict, "controls.unrelated_to", path, text)
+            for s, o in v.items():
+                if s not in sources or o not in sources or o == s:
+                    raise _fail(path, text, f"controls.unrelated_to.{s}", f"maps a single-task source to another one ({sources}), got {s!r} = {o!r}")
+        elif not isinstance(v, bool): raise _fail(path, text, f"controls.{k}", f"must be true or false, got {v!r}")
     if d.get("unrelated") and len((settings.get("single_task") or {}).get("pairs", {})) < 2:
         raise _fail(path, text, "controls.unrelated", "the unrelated-task control decodes a target through another source's single-task subspace; "
                     "[single_task.pairs] needs at least two sources (e.g. tweets3 and trec50)")
-    return {k: bool(d.get(k, False)) for k in CONTROL_KEYS}
+    return {**{k: bool(d.get(k, False)) for k in CONTROL_KEYS if k != "unrelated_to"}, "unrelated_to": dict(d.get("unrelated_to", {}))}
 
 def _check_groups(stages:dict, settings:dict, path, text):
     "Stage 1 splits a batch into groups of one task and one interpolation: the batch must hold whole groups."
