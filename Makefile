@@ -27,7 +27,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 study: venv
 	$(BIN)/udt study run studies/default.toml --jobs $${JOBS:-2}
 	$(BIN)/udt report studies/default.toml --publish reports
-	@echo "The report: $(CURDIR)/runs/default/report.html (published to reports/default.html; \`make docs\` puts it on the site)"
+	$(BIN)/python tools/small_artefacts.py runs/default reports/default
+	@echo "The report: $(CURDIR)/runs/default/report.html (published to reports/default.html with its small artefacts in reports/default/; \`make docs\` puts it on the site)"
 
 test: venv browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh
