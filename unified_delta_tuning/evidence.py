@@ -227,9 +227,11 @@ CLAIMS = {1: "Optimisation in the unified subspace reaches most of each method's
           3: "A substantial region of the subspace is good for every method at once",
           4: "Fine-tuning shares the subspace with the delta methods"}
 
-def _verdict(lo:float, hi:float, margin:float)->str:
-    if np.isnan(lo): return "inconclusive"
-    return "supported" if lo > 0 else "not supported" if hi < margin else "inconclusive"
+def _verdict(gain:tuple, diff:tuple, margin:float)->str:
+    "From the 95 % intervals of the learned gain and of its lead over the random subspace."
+    if np.isnan(gain[0]) or np.isnan(diff[0]): return "inconclusive"
+    if gain[0] > 0 and diff[0] > 0: return "supported"
+    return "not supported" if gain[1] < margin or diff[1] < margin else "inconclusive"
 
 def _ci(p, r, digits=2)->str:
     lo, hi = interval(r)
@@ -246,8 +248,8 @@ def _gain_claim(ev:Evidence, n:int, what:str, mask, margin:float)->dict:
         out[f"gain ({ctrl})"] = _ci(p, r)
         out[f"learned − {ctrl}"] = _ci(g - p, rg - r) if not np.isnan(p) else "—"
         if ctrl == "random": d = interval(rg - r) if not np.isnan(p) else (np.nan, np.nan)
-    out["test"] = f"learned − random gain > 0 (95 % interval); not supported if its upper end < {margin:g}"
-    out["verdict"] = _verdict(*d, margin) if not np.isnan(g) else "inconclusive"
+    out["test"] = f"learned gain > 0 and learned − random > 0 (95 % intervals); not supported if either upper end < {margin:g}"
+    out["verdict"] = _verdict(interval(rg), d, margin) if not np.isnan(g) else "inconclusive"
     if np.isnan(d[0]): out["why"] = "no random-subspace runs: add [controls] random = true" if not np.isnan(g) else "no runs for this claim yet"
     return out
 
