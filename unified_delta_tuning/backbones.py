@@ -13,7 +13,7 @@ __all__ = ['SCORINGS', 'MINILM', 'T5_TARGET_PREFIX', 'Backbone', 'Scoring', 'Tex
 from dataclasses import dataclass, field
 import importlib.util
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -156,11 +156,23 @@ def random_bert(seed:int=0, # weights are random, from this seed (the global tor
 # %% ../nbs/03_backbones.ipynb #20ed4d8f
 @dataclass
 class EncodedSplit:
-    "Token ids of one split of a task, unpadded."
-    inputs: list[list[int]] # input token ids per example
-    targets: list # T5: list of target-id lists per example (one per gold answer); BERT: label index per example
-    golds: list[tuple[str, ...]] # the gold answers, for scoring
-    def __len__(self): return len(self.inputs)
+    "Token ids of one split of a task, unpadded, filled in as examples are first used."
+    examples: list = field(repr=False) # the split's examples
+    encode: Callable = field(repr=False) # examples -> (input token ids, targets), for the examples given
+    inputs: list = field(init=False) # input token ids per example (None until `load`ed)
+    targets: list = field(init=False) # T5: target-id lists per example (one per gold answer); BERT: label index (None until `load`ed)
+    golds: list = field(init=False) # the gold answers per example, for scoring
+    def __post_init__(self):
+        self.inputs, self.targets = [None] * len(self.examples), [None] * len(self.examples)
+        self.golds = [tuple(e.answers) for e in self.examples]
+    def __len__(self): return len(self.examples)
+    def load(self, idx:Iterable[int])->"EncodedSplit":
+        "Tokenise the examples at `idx` that are not tokenised yet, in one call."
+        todo = [i for i in dict.fromkeys(idx) if self.inputs[i] is None]
+        if todo:
+            inputs, targets = self.encode([self.examples[i] for i in todo])
+            for i, a, b in zip(todo, inputs, targets): self.inputs[i], self.targets[i] = a, b
+        return self
 
 def _fingerprint(examples)->str:
     return short_hash([len(examples)] + [e.text for e in examples[:3]] + [e.text for e in examples[-3:]])
@@ -204,13 +216,15 @@ def encode_split(bb:Backbone, # the backbone whose tokenizer is used
                  task, # a `tasks.Task`
                  split:str, # "train", "dev" or "test"
                 )->EncodedSplit:
-    "Token ids of a task split, computed once per backbone and cached."
+    "A task split's token ids, cached per backbone; each example is tokenised when first `load`ed."
     examples = task.split(split)
     if not examples: raise ValueError(f"task {task.name!r} has an empty {split} split; give it examples or choose another split")
     key = (task.name, split, _fingerprint(examples))
     if key in bb.cache: return bb.cache[key]
-    inputs = bb.tokenizer([bb.scoring.text(task.name, e.text) for e in examples], truncation=True, max_length=bb.max_length)["input_ids"]
-    bb.cache[key] = enc = EncodedSplit(inputs, bb.scoring.targets(bb, task, examples, split), [tuple(e.answers) for e in examples])
+    def encode(exs):
+        inputs = bb.tokenizer([bb.scoring.text(task.name, e.text) for e in exs], truncation=True, max_length=bb.max_length)["input_ids"]
+        return inputs, bb.scoring.targets(bb, task, exs, split)
+    bb.cache[key] = enc = EncodedSplit(list(examples), encode)
     return enc
 
 # %% ../nbs/03_backbones.ipynb #09e2c152
@@ -258,7 +272,7 @@ def make_batch(bb:Backbone, # the backbone
                generator:torch.Generator|None=None, # T5: draws one gold answer per example (first answer if None)
               )->dict:
     "A padded batch of the examples at `idx`, on the backbone's device."
-    ids, mask = _pad([enc.inputs[i] for i in idx], bb.tokenizer.pad_token_id)
+    ids, mask = _pad([enc.load(idx).inputs[i] for i in idx], bb.tokenizer.pad_token_id)
     batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(idx), **bb.scoring.batch_targets(enc, idx, generator)}
     return {k: v.to(bb.device) for k, v in batch.items()}
 
@@ -282,7 +296,7 @@ def eval_batches(bb:Backbone, # the backbone
                  batch_size:int=64, # examples per batch
                 )->Iterator[dict]:
     "One pass over a split in batches of similar length (`index` gives each example's position)."
-    enc = encode_split(bb, task, split)
+    enc = encode_split(bb, task, split); enc.load(range(len(enc)))
     order = sorted(range(len(enc)), key=lambda i: len(enc.inputs[i]))
     for s in range(0, len(order), batch_size): yield make_batch(bb, enc, order[s:s+batch_size])
 
