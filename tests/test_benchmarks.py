@@ -1,0 +1,27 @@
+"The GPU step benchmark runs on CPU with a tiny T5 (`--tiny`), so the script that a GPU session runs is known to work."
+import importlib.util, json, math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT/"benchmarks"/f"{name}.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_step_tiny(tmp_path):
+    pytest.importorskip("peft", reason="the benchmark compares with PEFT LoRA; peft is a dependency (pyproject.toml)")
+    out = tmp_path/"gpu_step.json"
+    _load("gpu_step").main(["--tiny", "--steps", "2", "--out", str(out)])
+    r = json.loads(out.read_text())
+    arms = {"peft_lora", "stage1_y100"} | {f"stage{s}_{m}" for s in (0, 2) for m in ("adapter", "lora", "prefix")}
+    assert set(r["arms"]) == arms
+    for name, kinds in r["arms"].items():
+        assert set(kinds) == {"padded", "per_batch"}, name
+        for k, v in kinds.items():
+            assert v["steps"] == 2 and 0 < v["median_s"] < 60 and math.isfinite(v["real_tokens_per_s"]), (name, k, v)
+    assert r["dtype"] == "float32" and r["model"] == "tiny T5" and r["commit"]
