@@ -25,6 +25,7 @@ from transformers.utils import logging as hf_logging
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from .core import short_hash, set_seed
+from .distributed import shard_batch
 from .families import FAMILIES, config_family, model_family
 
 # %% ../nbs/03_backbones.ipynb #0c001d45
@@ -283,12 +284,12 @@ def train_batches(bb:Backbone, # the backbone
                   seed:int=0, # seeds the shuffling and answer sampling
                   split:str="train", # the split to draw from
                  )->Iterator[dict]:
-    "An endless stream of shuffled, padded training batches, deterministic for a seed."
+    "An endless stream of shuffled, padded training batches, deterministic for a seed; under `torchrun`, this process's share of each."
     enc = encode_split(bb, task, split); g = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(len(enc), generator=g).tolist()
         for s in range(0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size):
-            yield make_batch(bb, enc, order[s:s+batch_size], g)
+            yield shard_batch(make_batch(bb, enc, order[s:s+batch_size], g))
 
 def eval_batches(bb:Backbone, # the backbone
                  task, # a `tasks.Task`

@@ -24,6 +24,7 @@ from .backbones import Backbone, train_batches, task_loss, evaluate
 from .deltas import ALL_METHODS, DeltaSpec, use_delta, check_theta
 from .projections import Fastfood, FastfoodDown, fastfood_seed
 from .train import TrainConfig, make_optimizer, DeltaSolution
+from .distributed import average_gradients
 
 # %% ../nbs/06_subspace.ipynb #033b1223
 UP_KINDS = ("linear", "mlp")
@@ -315,7 +316,7 @@ def train_subspace(bb:Backbone, # the frozen backbone
     for step in bar:
         opt.zero_grad(set_to_none=True)
         run.append(_subspace_step(bb, sub, tasks, pool, streams, g, n_groups, scfg, f"at step {step}; lower the learning rate (now {cfg.lr}) or ra (now {scfg.ra})"))
-        opt.step()
+        average_gradients(sub.parameters()); opt.step()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             rows = score_points(bb, sub, tasks, pool, points, "dev", cfg)
             row = {"step": step, **{k: sum(r[k] for r in run) / len(run) for k in run[0]}, "dev": _mean(rows),

@@ -19,6 +19,7 @@ from transformers.optimization import Adafactor
 from .core import set_seed, save_tensors, load_tensors
 from .backbones import Backbone, encode_split, train_batches, task_loss, evaluate, predict
 from .deltas import DeltaSpec, use_delta, check_theta
+from .distributed import average_gradients
 
 # %% ../nbs/05_train.ipynb #07421b0d
 OPTIMIZERS = ("adafactor", "adamw")
@@ -89,7 +90,7 @@ def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the met
         batch = next(batches)
         with use_delta(bb.model, spec, make_theta(params)): loss = task_loss(bb, task, batch)
         if not torch.isfinite(loss): raise FloatingPointError(f"training diverged: the loss became {loss.item()} at step {step}; {_lower_lr(cfg)}")
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); run_loss.append(loss.item())
+        opt.zero_grad(set_to_none=True); loss.backward(); average_gradients(params); opt.step(); run_loss.append(loss.item())
         if step == 1: start_loss = run_loss[0]
         if step % cfg.eval_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": sum(run_loss)/len(run_loss), "dev": score("dev", params)}; run_loss = []
