@@ -128,6 +128,7 @@ def _lora_sizes(model, # the backbone's model
 def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed, split_seed, vocab, max_dev, max_test, base_model
               )->Path:
     "Turn a PEFT LoRA adapter folder into a stage-0 solution file (scored on its task) that stage 1 reads."
+    import json
     from unified_delta_tuning.deltas import delta_spec
     from unified_delta_tuning.peft_io import backbone_names, import_solution
     from unified_delta_tuning.plan import SOLUTION
@@ -142,7 +143,7 @@ def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed
     out = Path(args.out); path = out if out.suffix == ".safetensors" else out/SOLUTION
     save_solution(sol, path)
     print(f"{path}: the adapter as a stage-0 LoRA solution of {task.name} on {bb.name} ({spec}); dev {sol.meta['dev']:.4f}, test "
-          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes {{\"lora\": {spec.sizes}}} and seed {spec.seed}")
+          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes {json.dumps({'lora': spec.sizes})} and seed {spec.seed}")
     return path
 
 # %% ../nbs/16_cli.ipynb #9523e2c7
