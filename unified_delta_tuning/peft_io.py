@@ -57,9 +57,9 @@ def _check_model(model:nn.Module, spec:DeltaSpec)->None:
         raise ValueError(f"spec {spec.hash} ({spec.method}) belongs to {spec.fingerprint}, but this model is {fingerprint(model)}; "
                          f"use the backbone the vector was trained on")
 
-def _lora_only(spec:DeltaSpec)->None:
-    if spec.method != "lora":
-        raise ValueError(f"PEFT holds LoRA only here, and this vector is {spec.method}: Houlsby adapters have no PEFT type, PEFT's "
+def _lora_only(method:str)->None:
+    if method != "lora":
+        raise ValueError(f"PEFT holds LoRA only here, and this vector is {method}: Houlsby adapters have no PEFT type, PEFT's "
                          "prefix tuning puts no prefix in a T5 encoder, fine-tuning is a whole model; write it with export_native (udt export --format native)")
 
 def peft_tensors(model:nn.Module, # the backbone the spec belongs to
@@ -67,7 +67,7 @@ def peft_tensors(model:nn.Module, # the backbone the spec belongs to
                  theta:Tensor, # θ of that spec, shape (D,)
                 )->dict[str, Tensor]:
     "θ as PEFT's tensors: `base_model.model.<path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]."
-    _lora_only(spec); _check_model(model, spec)
+    _lora_only(spec.method); _check_model(model, spec)
     params = spec.unflatten(check_theta(spec, theta).detach().to("cpu", torch.float32))
     out = {}
     for site, path in module_paths(model):
@@ -81,7 +81,7 @@ def peft_config(model:nn.Module, # the backbone the spec belongs to
                )->dict:
     "PEFT's `LoraConfig` of the spec, as the dict `adapter_config.json` holds."
     from peft import LoraConfig
-    _lora_only(spec)
+    _lora_only(spec.method)
     targets = [path for _, path in module_paths(model)]
     cfg = LoraConfig(r=spec.sizes["r"], lora_alpha=spec.sizes["alpha"], target_modules=targets, lora_dropout=0.0, bias="none",
                      task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True)
@@ -170,7 +170,7 @@ def import_peft(folder:str|Path, # a PEFT LoRA adapter folder
                 base_names:list[str]|None=None, # names of the backbone the adapter may record; default `backbone_names(model)`
                )->Tensor:
     "θ of `spec` (float32, shape (D,)) holding a PEFT LoRA adapter; refused, naming each mismatch, if it does not fit."
-    _lora_only(spec); _check_model(model, spec)
+    _lora_only(spec.method); _check_model(model, spec)
     cfg, tensors = read_peft(folder)
     problems, found = peft_mismatches(cfg, tensors, model, spec, base_names)
     if problems:
@@ -283,6 +283,7 @@ def export_run(run, # a finished run's folder, or its `steps.FinishedRun`
     if format not in ("peft", "native"): raise ValueError(f"unknown format {format!r}; use 'peft' (LoRA) or 'native' (any method)")
     r = run if isinstance(run, FinishedRun) else load_run(run)
     if method is None and r.step == "stage2" and format == "peft": method = "lora"
+    if format == "peft" and r.step in ("stage0", "stage2"): _lora_only(method or r.params["method"])   # before the backbone loads
     bb, spec, theta, prov = run_vector(r, method)
     base = next(iter(backbone_names(bb.model, bb.name)), None)
     if format == "peft": return export_peft(bb.model, spec, theta, out, base, prov)
