@@ -13,6 +13,7 @@ _API = {   # name -> the module that defines it
     "backbones": ["Backbone", "load_backbone", "predict", "evaluate", "tiny_bert", "tiny_t5"],
     "deltas": ["METHODS", "ALL_METHODS", "DeltaSpec", "delta_spec", "equal_sizes", "use_delta"],
     "train": ["TrainConfig", "DeltaSolution", "train_delta", "save_solution", "load_solution"],
+    "peft_io": ["export_peft", "import_peft", "export_native", "load_native", "import_solution", "export_run"],
     "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace", "save_subspace", "load_subspace",
                  "control_subspace"],
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
