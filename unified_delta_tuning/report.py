@@ -17,6 +17,7 @@ from .core import atomic_write
 from .deltas import METHODS
 from .plan import experiments_dir
 from .results import learned_rows, paper_tables, read_results, study_folder
+from .runner import ipc_kernel_manager
 from .transfer import METHOD_LETTERS, paper_table, relative_performance
 
 # %% ../nbs/15_report.ipynb #a70b1f36
@@ -253,7 +254,8 @@ def render_report(study:str|Path, # a study folder, or a study file (its folder 
     tmp = out/".report.tmp.ipynb"
     start = time.perf_counter()
     pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder)}, kernel_name="python3",
-                        progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True)
+                        progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True,
+                        kernel_manager_class=ipc_kernel_manager())   # IPC, not TCP: the kernel prints no warning about plain-text ports
     (out/"report.ipynb").write_bytes(tmp.read_bytes()); tmp.unlink()
     atomic_write(out/"report.html", notebook_html(out/"report.ipynb"))
     return {"notebook": out/"report.ipynb", "html": out/"report.html", "seconds": time.perf_counter() - start}
