@@ -358,8 +358,8 @@ def run_study(study:Study|str|Path, # a study or its file
     if problems: raise StudyError(f"cannot start {study.name!r}: {len(problems)} missing input(s):\n  " + "\n  ".join(problems))
     threads, state = run_threads(jobs, threads), dict(zip(table.run, table.state))
     pending = [r for r in runs if (only is None or r.step == only) and state[r.id] != "done"]
-    n_sel = sum(only is None or r.step == only for r in runs)
-    log(f"study {study.name!r}: {n_sel} runs{f' of {only}' if only else ''}, {n_sel - len(pending)} already done, {len(pending)} to run "
+    n_sel = sum(only is None or r.step == only for r in runs); reused = n_sel - len(pending)   # `_schedule` empties `pending`
+    log(f"study {study.name!r}: {n_sel} runs{f' of {only}' if only else ''}, {reused} already done, {len(pending)} to run "
         f"with {jobs} job(s) × {threads} thread(s) in {root}/")
     if pending and (warning := _threads_warning(jobs, threads)): log(warning)
     start = time.perf_counter(); _STOPPING.clear()
@@ -375,7 +375,7 @@ def run_study(study:Study|str|Path, # a study or its file
         raise StudyError(_disk_message(e, f"cannot run study {study.name!r}", root)) from None
     table = study_status(study, runs_root)
     table.loc[table.run.isin([i for i, s in outcome.items() if s == "blocked"]), "state"] = "blocked"
-    log(study_summary(study.name, table, outcome, walls, n_sel - len(pending), time.perf_counter() - start, root/RESULTS))
+    log(study_summary(study.name, table, outcome, walls, reused, time.perf_counter() - start, root/RESULTS))
     return table
 
 def study_summary(name:str, # the study's name
