@@ -285,7 +285,7 @@ def progress_line(run_id:str, # the run
     if "loss" in p: parts.append(f"loss {p['loss']:.3f}")
     if "dev" in p: parts.append(f"dev {p['dev']:.3f}")
     parts.append(f"{_fmt_s(elapsed)} elapsed")
-    if 0 < done < total: parts.append(f"~{_fmt_s((p['updated'] - p['started']) / done * (total - done) - (now - p['updated']))} left in this loop")
+    if 0 < done < total: parts.append(f"~{_fmt_s(max(0.0, (p['updated'] - p['started']) / done * (total - done) - (now - p['updated'])))} left in this loop")
     return head + ", ".join(x for x in parts if x)
 
 def _log_progress(root:Path, running:dict, started:dict, log:Callable):
@@ -316,8 +316,6 @@ def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, e
                 if pending and halt is None: raise RuntimeError(f"no run can start: {[r.id for r in pending][:3]} wait on runs that are not scheduled")
                 continue
             finished, _ = wait(running, timeout=None if progress_every is None else min(5.0, progress_every), return_when=FIRST_COMPLETED)
-            if progress_every is not None and not finished and time.monotonic() - shown >= progress_every:
-                _log_progress(root, running, started, log); shown = time.monotonic()
             for f in finished:
                 r = running.pop(f); k += 1
                 try: res = f.result()
@@ -325,6 +323,8 @@ def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, e
                 outcome[r.id], walls[r.id] = res["state"], res["wall_time"]
                 log(f"  [{k}/{len(todo)}] {res['state']:6} {r.id} ({res['wall_time']:.0f} s)" + (f": {res['error']}" if res.get("error") else ""))
                 if res.get("disk") and halt is None: halt = (r.id, res["error"])
+            if progress_every is not None and running and time.monotonic() - shown >= progress_every:
+                _log_progress(root, running, started, log); shown = time.monotonic()
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True); raise   # `_stop_on_signals` stops the kernels in flight
     pool.shutdown(wait=True)
