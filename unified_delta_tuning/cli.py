@@ -9,12 +9,12 @@ __all__ = ['cmd_tasks', 'cmd_stage0', 'cmd_study_run', 'cmd_study_status', 'cmd_
 # %% ../nbs/16_cli.ipynb #43da17f0
 import argparse, errno, os, shlex, sys, threading
 from pathlib import Path
-
-import pandas as pd
+# Nothing heavy at the top: every handler imports what it needs, so `udt --help`, `udt study status`, `--dry-run` and a
+# bad argument answer at once (torch and transformers take seconds to import; `benchmarks/cli_start.py` measures it).
 
 # %% ../nbs/16_cli.ipynb #5bb0b669
 def cmd_tasks(args:argparse.Namespace, # `names`, `seed`
-             )->pd.DataFrame:
+             )->"pd.DataFrame":
     "Print the table of the offline task suite."
     from unified_delta_tuning.tasks import task_table
     t = task_table(args.names or None, seed=args.seed)
@@ -22,8 +22,9 @@ def cmd_tasks(args:argparse.Namespace, # `names`, `seed`
 
 # %% ../nbs/16_cli.ipynb #5edb5a98
 def cmd_stage0(args:argparse.Namespace, # task, backbone, methods, training settings, out, quiet
-              )->pd.DataFrame:
+              )->"pd.DataFrame":
     "Train the three methods on one task with equal D, save the solutions, print their scores."
+    import pandas as pd
     from unified_delta_tuning.backbones import load_backbone
     from unified_delta_tuning.deltas import delta_spec, equal_sizes
     from unified_delta_tuning.tasks import load_task, task_table
@@ -47,10 +48,11 @@ def cmd_stage0(args:argparse.Namespace, # task, backbone, methods, training sett
 
 # %% ../nbs/16_cli.ipynb #c19616d2
 def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, threads
-                 )->pd.DataFrame:
+                 )->"pd.DataFrame":
     "Run (or, with --dry-run, plan) a study; exit with status 1 if a run failed or is blocked."
     from unified_delta_tuning.runner import run_study
-    t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads)
+    t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
+                  progress_every=args.progress_every or None)
     sel = t if args.only is None else t[t.step == args.only]
     if not args.dry_run and sel.state.isin(["failed", "blocked"]).any():
         bad = sel[sel.state.isin(["failed", "blocked"])]
@@ -59,7 +61,7 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
     return t
 
 def cmd_study_status(args:argparse.Namespace, # study, runs
-                    )->pd.DataFrame:
+                    )->"pd.DataFrame":
     "Print the state of every run of a study."
     from unified_delta_tuning.runner import study_status
     t = study_status(args.study, args.runs)
@@ -162,7 +164,9 @@ def _study_parsers(sub):
     r.add_argument("--dry-run", action="store_true", help="list the runs and the missing inputs; run nothing")
     r.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
     r.add_argument("--only", choices=("stage0", "stage1", "stage2", "landscape"), help="run only this step (its dependencies must be done)")
-    r.add_argument("--threads", type=int, help="threads per run (default: cores / jobs)")
+    r.add_argument("--threads", type=int, help="threads per run (default: $OMP_NUM_THREADS when it is set, else cores / jobs)")
+    r.add_argument("--progress-every", type=float, default=30, metavar="SECONDS",
+                   help="print a progress line per run in flight this often (default 30; 0: never)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.set_defaults(func=cmd_study_run)
     q = ss.add_parser("status", help="show the state of every run of a study")
@@ -257,3 +261,6 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv)
               f"  udt {shlex.join(argv)}", file=sys.stderr)
         _exit(getattr(e, "exit_code", 130))
 
+
+# %% ../nbs/16_cli.ipynb #9f99244d
+if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m unified_delta_tuning.cli`, like `udt` (a script, not a notebook)

@@ -15,12 +15,13 @@ from torch import Tensor, nn
 from transformers.cache_utils import EncoderDecoderCache
 
 from .families import adapter_sites, core_module, family_of, layer_stacks, lora_sites, prefix_stacks
+from .settings import PAPER_SIZES
 
 # %% ../nbs/03a_methods.ipynb #1f3f389e
 class Method:
     "One delta method: its sizes, the layout of its tensors on a model, their initial value and how it is installed."
     name = "" # the method's key in `METHOD_TABLE`
-    defaults = {} # the paper's sizes (`deltas.PAPER_SIZES`); {} when it takes none
+    defaults = {} # the paper's sizes (`settings.PAPER_SIZES`); {} when it takes none
     batches = True # whether K vectors can share one forward pass (θ [K, D])
     about = "" # what θ holds, when the method takes no sizes
 
@@ -34,14 +35,14 @@ class Method:
 
 class Adapter(Method):
     "Houlsby adapters without biases after every attention and feed-forward block."
-    name, defaults = "adapter", {"r": 12}
+    name, defaults = "adapter", dict(PAPER_SIZES["adapter"])
     def layout(self, model, sizes):
         r = sizes["r"]
         return [t for p, d in adapter_sites(model) for t in ((f"{p}.adapter_A", (d, r)), (f"{p}.adapter_B", (r, d)))]
 
 class Lora(Method):
     "Low-rank updates of the query and value projections of every attention."
-    name, defaults = "lora", {"r": 10, "alpha": 16}
+    name, defaults = "lora", dict(PAPER_SIZES["lora"])
     def layout(self, model, sizes):
         r = sizes["r"]
         return [t for p, i, o in lora_sites(model) for t in ((f"{p}.lora_A", (i, r)), (f"{p}.lora_B", (r, o)))]
@@ -49,7 +50,7 @@ class Lora(Method):
 # %% ../nbs/03a_methods.ipynb #7f9df6fd
 class Prefix(Method):
     "m virtual tokens per stack, re-parameterised by an MLP, as keys and values of every self-attention."
-    name, defaults = "prefix", {"m": 120, "r": 24}
+    name, defaults = "prefix", dict(PAPER_SIZES["prefix"])
     def layout(self, model, sizes):
         m, r = sizes["m"], sizes["r"]
         return [t for s, d, L, H, dkv in prefix_stacks(model)

@@ -15,8 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from rouge import Rouge
-from scipy.stats import pearsonr
-from sklearn.metrics import f1_score, matthews_corrcoef
+# scikit-learn and SciPy (seconds to import) are imported by the metrics that use them: reading a study file needs neither
 
 # %% ../nbs/02_metrics.ipynb #41bf2674
 Golds = Sequence[Sequence[str]]
@@ -101,6 +100,7 @@ def classification_f1(predictions:Sequence[str], # one predicted label string pe
                       golds:Golds, # per example, gold answers; only the first (the label) is used
                      )->float:
     "`Classification-F1`: macro F1 over the labels found among the first gold answers (sklearn `f1_score`)."
+    from sklearn.metrics import f1_score
     labels = [gs[0] for gs in check_inputs(predictions, golds)]
     return float(f1_score(labels, list(predictions), average="macro", labels=np.unique(labels), zero_division=0))
 
@@ -110,6 +110,7 @@ def matthews_correlation(predictions:Sequence[str], # one predicted label string
                          positive_label:str="acceptable", # the label counted as 1; everything else is 0 (CoLA's "acceptable")
                         )->float:
     "`Matthew-Correlation`: MCC between `pred.strip() == positive_label` and `first_gold == positive_label`."
+    from sklearn.metrics import matthews_corrcoef
     answers = check_inputs(predictions, golds)
     pred_is_positive = [float(p.strip() == positive_label) for p in predictions]
     gold_is_positive = [float(gs[0] == positive_label) for gs in answers]
@@ -124,6 +125,7 @@ def pearson_correlation(predictions:Sequence[str], # one predicted number (as te
                         golds:Golds, # per example, gold answers; only the first (a number as text) is used
                        )->float:
     "`Pearson-Correlation` of float-cast predictions and first golds; NaN if any prediction is not a number."
+    from scipy.stats import pearsonr
     answers = check_inputs(predictions, golds)
     if len(answers) < 2: raise ValueError("Pearson correlation needs at least 2 examples")
     gold_values = []

@@ -17,6 +17,7 @@ from .core import atomic_write
 from .deltas import METHODS
 from .plan import experiments_dir
 from .results import learned_rows, paper_tables, read_results, study_folder
+from .runner import ipc_kernel_manager
 from .transfer import METHOD_LETTERS, paper_table, relative_performance
 
 # %% ../nbs/15_report.ipynb #a70b1f36
@@ -119,7 +120,7 @@ def plot_curves(hist:pd.DataFrame, # `run_histories` of one step
                 y:str="dev", # the column to draw (stage 1 also has "loss", "recon")
                 col_wrap:int=4, # panels per row
                ):
-    "Training curves of one step: a panel per task (and subspace), a line per method, mean ± sd over seeds."
+    "Training curves of one step: a panel per task (and subspace), a line per method (stage 2: and per transfer), mean ± sd over seeds."
     import matplotlib.pyplot as plt, seaborn as sns
     if hist.empty: raise ValueError(f"no {step} histories (history.json) in the study folder; rerun the study with this version")
     if step == "stage0": long, panel, hue = hist.assign(panel=hist.task), "panel", "method"
@@ -142,15 +143,36 @@ def plot_curves(hist:pd.DataFrame, # `run_histories` of one step
     hues = [m for m in METHODS if m in set(long[hue])] + sorted(set(long[hue]) - set(METHODS))
     for a, p in zip(axes.flat, panels):
         d = long[long[panel] == p]
-        if step == "stage2":   # line: trained through its own method; dashes: its transfers
-            sns.lineplot(d[d.through == d.method], x="step", y=y, hue=hue, hue_order=hues, errorbar="sd", marker="o", ax=a, legend=a is axes.flat[0])
-            for m, c in zip(hues, sns.color_palette(n_colors=len(hues))):
-                t = d[(d.method == m) & (d.through != m)]
-                if len(t): sns.lineplot(t, x="step", y=y, units="through", estimator=None, color=c, ls="--", lw=0.8, alpha=0.6, ax=a, legend=False)
+        if step == "stage2": _stage2_lines(d, hues, y, a)
         else: sns.lineplot(d, x="step", y=y, hue=hue, hue_order=hues, errorbar="sd", marker="o", ax=a, legend=a is axes.flat[0])
         a.set_title(p, fontsize=9)
     for a in list(axes.flat)[len(panels):]: a.set_visible(False)
+    if step == "stage2":   # one legend for the figure, naming every line of every panel
+        seen = {}
+        for a in axes.flat:
+            for h, l in zip(*a.get_legend_handles_labels()): seen.setdefault(l, h)
+        fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncols=len(hues), fontsize=8, title_fontsize=8,   # a column per source
+                   title="A, L, P, F: the code trained through that method (stage 2); A→L: the same code decoded through another (stage 3)")
     return fig
+
+_MARKERS, _DASHES = ("o", "s", "^", "D"), ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+
+def _stage2_lines(d:pd.DataFrame, # one panel's stage-2 curves: method (the source), through (the method decoded), step, y
+                  hues:list[str], # the methods, in colour order
+                  y:str, # the column drawn
+                  ax):
+    "A solid line per method trained through (stage 2) and a line per transfer (stage 3): colour and marker say the source, dashes the target."
+    import seaborn as sns
+    colours = dict(zip(hues, sns.color_palette(n_colors=len(hues))))
+    marker, dash, letter = dict(zip(hues, _MARKERS)), dict(zip(hues, _DASHES)), lambda m: METHOD_LETTERS.get(m, m)
+    for m in hues:
+        own = d[(d.method == m) & (d.through == m)]
+        if len(own): sns.lineplot(own, x="step", y=y, color=colours[m], marker=marker[m], errorbar="sd", ax=ax, label=letter(m))
+        for t in (t for t in hues if t != m):
+            tr = d[(d.method == m) & (d.through == t)]
+            if len(tr): sns.lineplot(tr, x="step", y=y, color=colours[m], marker=marker[m], ms=4, ls=dash[t], lw=1, errorbar=None, ax=ax,
+                                     label=f"{letter(m)}→{letter(t)}")
+    if ax.get_legend(): ax.get_legend().remove()
 
 # %% ../nbs/15_report.ipynb #dd38d9a5
 def landscape_summary(lands:list[dict], # `results.landscapes`
@@ -232,7 +254,8 @@ def render_report(study:str|Path, # a study folder, or a study file (its folder 
     tmp = out/".report.tmp.ipynb"
     start = time.perf_counter()
     pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder)}, kernel_name="python3",
-                        progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True)
+                        progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True,
+                        kernel_manager_class=ipc_kernel_manager())   # IPC, not TCP: the kernel prints no warning about plain-text ports
     (out/"report.ipynb").write_bytes(tmp.read_bytes()); tmp.unlink()
     atomic_write(out/"report.html", notebook_html(out/"report.ipynb"))
     return {"notebook": out/"report.ipynb", "html": out/"report.html", "seconds": time.perf_counter() - start}

@@ -16,7 +16,6 @@ import pandas as pd
 from .core import atomic_write, read_json
 from .plan import AREAS, DONE, ERROR, HISTORY, LANDSCAPE, METRICS, PARAMS, PLAN, RESULTS, ROWS
 from .study import Study, load_study
-from .transfer import table1, table2
 
 # %% ../nbs/14_results.ipynb #d6050016
 RUN_STATES = ("todo", "done", "failed", "partial", "corrupt")
@@ -180,6 +179,7 @@ def learned_rows(rows:pd.DataFrame, # long results rows, possibly with control r
 def paper_tables(rows:pd.DataFrame, # long results rows (`result_rows`): stage-0 rows and stage-2/3 rows with their `setting`
                 )->dict[str, pd.DataFrame]:
     "The paper's Tables 1–4 (relative performance, %) from long results rows; a table whose rows are missing is left out."
+    from unified_delta_tuning.transfer import table1, table2   # here, not at the top: `transfer` imports torch, which `udt study status` needs not
     if rows.empty: return {}
     rows = learned_rows(rows)
     s0 = rows[rows.stage == 0].drop_duplicates(["task", "target", "seed"])

@@ -14,10 +14,8 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .deltas import ALL_METHODS, METHODS, PAPER_SIZES
-from .subspace import SubspaceConfig
+from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .tasks import OFFLINE_TASKS
-from .train import OPTIMIZERS, TrainConfig
 
 # %% ../nbs/10_study.ipynb #93df5957
 class StudyError(ValueError):
