@@ -16,7 +16,7 @@ import pandas as pd
 
 from .core import atomic_write, run_metadata, write_json
 from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, STEP_NOTEBOOKS, STUDY_FILE, Run,
-                                       experiments_dir, missing_inputs, plan_runs, run_table)
+                                       experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table)
 from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
 
@@ -220,6 +220,7 @@ def study_status(study:Study|str|Path, # a study or its file
     t["state"] = t.run.map(state)
     t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := _readable(root/i/DONE)) else None for i, s in zip(t.run, t.state)]
     t["error"] = [(_readable(root/i/ERROR) or {}).get("message", "") if s == "failed" else "" for i, s in zip(t.run, t.state)]
+    t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]   # copied from another study's folder, or ready there
     return t
 
 # %% ../nbs/12_runner.ipynb #d802d5f8
@@ -292,6 +293,7 @@ def run_study(study:Study|str|Path, # a study or its file
         with _study_lock(root), _stop_on_signals():
             atomic_write(root/STUDY_FILE, study.text)   # the study as run: the report reads its name, description and settings
             write_json(root/PLAN, {"runs": [r.id for r in runs]})   # which run folders belong to it (results.csv: `current`)
+            for r in reuse_runs(pending, root, log): state[r.id] = "done"; pending.remove(r)   # finished in another study beside it
             outcome = _schedule(study, root, pending, state, jobs, _kernel_env(threads), log)
         if any((root/r.id).is_dir() for r in runs): write_results(root)   # no run folder yet (all blocked): no results.csv
     except OSError as e:
