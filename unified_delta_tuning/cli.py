@@ -83,8 +83,8 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
     print(t.to_string(index=False))
     print("\n" + ", ".join(f"{n} {s}" for s, n in t.state.value_counts().items()))
     came, ready = t.reused.str.startswith("from "), t.reused.str.startswith("ready in ")
-    if came.any(): print(f"{came.sum()} run(s) reused from other studies: " + ", ".join(f"{n} {w.removeprefix('from ').rsplit('/', 2)[-2]}/"
-                                                                                  for w, n in t.reused[came].value_counts().items()))
+    if came.any(): print(f"{came.sum()} run(s) reused from other studies: " + ", ".join(
+        f"{n} from {w}/" for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
     if ready.any(): print(f"{ready.sum()} run(s) to do here are finished in another study and will be reused, not run: " +
                           ", ".join(f"{n} in {w.removeprefix('ready in ')}" for w, n in t.reused[ready].value_counts().items()))
     return t
