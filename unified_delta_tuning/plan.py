@@ -67,7 +67,7 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
 
 def _task_params(study:Study, names:list[str])->dict:
     "What a run that loads tasks `names` (and a tiny backbone's vocabulary tasks) needs: their identities (hashed) and where they are (not)."
-    specs, ids = study_tasks(study)
+    specs, ids = getattr(study, "_task_inputs", None) or study_tasks(study)   # `plan_runs` works them out once per plan
     names = list(dict.fromkeys([*names, *(sorted(study.task_names) if study.backbone in TINY_BACKBONES else [])]))
     return {"task_ids": {n: ids[n] for n in names}, "task_specs": {n: specs[n] for n in names}}
 
@@ -151,6 +151,7 @@ def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, 
 def plan_runs(study:Study, # a validated study
              )->list[Run]: # every run, each after the runs it depends on
     "Every run of the study, in dependency order."
+    study._task_inputs = study_tasks(study)   # where each task is and what it is, read once (a changed file: a new plan sees it)
     s0, s1, s2, controls, land = {}, [], [], [], []
     train0 = study.stage_config("stage0"); own = train0.pop("methods", {})
     pairs = study.single_task["pairs"] if study.single_task else {}
