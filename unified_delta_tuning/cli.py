@@ -21,7 +21,22 @@ def cmd_tasks(args:argparse.Namespace, # `names`, `seed`
     print(t.to_string()); return t
 
 # %% ../nbs/16_cli.ipynb #5edb5a98
-def cmd_stage0(args:argparse.Namespace, # task, backbone, methods, training settings, out, quiet
+def _stage0_spec(args:argparse.Namespace)->dict|None:
+    "The spec of `udt stage0 --task FILE` (a table file, a saved dataset, or a CrossFit folder given a metric); None for an offline task."
+    from unified_delta_tuning.tasks import OFFLINE_TASKS
+    given = {"text_col": args.text_col, "label_col": args.label_col, "metric": args.metric, "encoding": args.encoding,
+             "split_col": args.split_col, "dev_size": args.dev_size, "test_size": args.test_size}
+    if args.labels:   # `raw=word` pairs, or the words in id order
+        pairs = [l.split("=", 1) for l in args.labels]
+        given["labels"] = dict(pairs) if all(len(p) == 2 for p in pairs) else list(args.labels)
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.task in OFFLINE_TASKS and not Path(args.task).exists():
+        if given: raise ValueError(f"{args.task!r} is an offline task, with its own columns, labels and metric; drop {', '.join('--' + k.replace('_', '-') for k in given)}")
+        return None
+    if Path(args.task).is_dir() and not given: return None   # a CrossFit folder of the authors' data: its metric is known
+    return {"source": args.task, **given}
+
+def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, methods, training settings, out, quiet
               )->"pd.DataFrame":
     "Train the three methods on one task with equal D, save the solutions, print their scores."
     import pandas as pd
@@ -29,20 +44,23 @@ def cmd_stage0(args:argparse.Namespace, # task, backbone, methods, training sett
     from unified_delta_tuning.deltas import delta_spec, equal_sizes
     from unified_delta_tuning.tasks import load_task, task_table
     from unified_delta_tuning.train import TrainConfig, train_delta, save_solution
-    task = load_task(args.task, seed=args.seed)   # fails early on an unknown task
+    spec = _stage0_spec(args)
+    name = args.name or (Path(args.task).stem if spec is not None else args.task)
+    task = load_task(name, seed=args.seed, spec=spec)   # fails early on an unknown task, column or metric
+    print(task.load_report())
     bb = load_backbone(args.backbone)
     sizes = equal_sizes(bb.model)
     cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, eval_every=args.eval_every,
                       optimizer=args.optimizer, seed=args.seed, progress=not args.quiet)
     out = Path(args.out); rows = []
     for m in args.methods:
-        spec = delta_spec(bb.model, m, seed=args.seed, **sizes[m])
-        sol = train_delta(bb, task, spec, cfg)
+        spec_m = delta_spec(bb.model, m, seed=args.seed, **sizes[m])
+        sol = train_delta(bb, task, spec_m, cfg)
         save_solution(sol, out/f"{task.name}-{m}-seed{args.seed}.safetensors")
-        rows.append({"task": task.name, "method": m, "sizes": sizes[m], "D": spec.D, "dev": round(sol.meta["dev"], 4),
+        rows.append({"task": task.name, "method": m, "sizes": sizes[m], "D": spec_m.D, "dev": round(sol.meta["dev"], 4),
                      "test": round(sol.meta["test"], 4), "best step": sol.meta["best_step"], "wall time (s)": round(sol.meta["wall_time"], 1)})
     t = pd.DataFrame(rows)
-    print(f"\nStage 0 on {task.name} ({task.metric}; majority-class test score {task_table([task.name], seed=args.seed).iloc[0]['majority']:.4f}), "
+    print(f"\nStage 0 on {task.name} ({task.metric}; majority-class test score {task_table([task]).iloc[0]['majority']:.4f}), "
           f"solutions in {out}/\n" + t.to_string(index=False))
     return t
 
@@ -67,6 +85,11 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
     t = study_status(args.study, args.runs)
     print(t.to_string(index=False))
     print("\n" + ", ".join(f"{n} {s}" for s, n in t.state.value_counts().items()))
+    came, ready = t.reused.str.startswith("from "), t.reused.str.startswith("ready in ")
+    if came.any(): print(f"{came.sum()} run(s) reused from other studies: " + ", ".join(
+        f"{n} from {w}/" for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
+    if ready.any(): print(f"{ready.sum()} run(s) to do here are finished in another study and will be reused, not run: " +
+                          ", ".join(f"{n} in {w.removeprefix('ready in ')}" for w, n in t.reused[ready].value_counts().items()))
     return t
 
 # %% ../nbs/16_cli.ipynb #47158d8f
@@ -224,7 +247,17 @@ def parser()->argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=42, help="split seed")
     t.set_defaults(func=cmd_tasks)
     s = sub.add_parser("stage0", help="train Adapter, LoRA and Prefix with equal D on one task and print their scores")
-    s.add_argument("--task", default="mr", help="an offline task name or a CrossFit task folder")
+    s.add_argument("--task", default="mr", help="an offline task name, a CrossFit task folder, or your own data: a .csv/.tsv/.json/.jsonl "
+                   "file or a `save_to_disk` folder (with --text-col, --label-col, --metric)")
+    s.add_argument("--text-col", help="your data: the column of the input text (default: text)")
+    s.add_argument("--label-col", help="your data: the column of the label (default: label)")
+    s.add_argument("--metric", help="your data: one of the paper's metrics, e.g. ACC or Classification-F1 (default: ACC)")
+    s.add_argument("--labels", nargs="+", help="your data: a word per raw label (0=negative 1=positive), or the words in id order")
+    s.add_argument("--encoding", help="your data: the file's encoding (default: utf-8)")
+    s.add_argument("--split-col", help="your data: a column naming each row's split (train, dev or validation, test)")
+    s.add_argument("--dev-size", type=int, help="your data without a split: dev examples (default 10%%, at most 500)")
+    s.add_argument("--test-size", type=int, help="your data without a split: test examples (default 20%%, at most 1000)")
+    s.add_argument("--name", help="your data: the task's name (default: the file's name)")
     s.add_argument("--backbone", default="minilm", help="a local model folder, or 'minilm' for the packaged MiniLM")
     s.add_argument("--methods", nargs="+", default=list(_METHOD_NAMES), choices=_METHOD_NAMES)
     s.add_argument("--steps", type=int, default=300); s.add_argument("--eval-every", type=int, default=100)
@@ -260,7 +293,6 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv)
         print(f"\nudt {args.command}: {str(e) or 'interrupted; finished runs are kept'}; to resume, run the same command again:\n"
               f"  udt {shlex.join(argv)}", file=sys.stderr)
         _exit(getattr(e, "exit_code", 130))
-
 
 # %% ../nbs/16_cli.ipynb #9f99244d
 if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m unified_delta_tuning.cli`, like `udt` (a script, not a notebook)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .core import PROGRESS_ENV, atomic_write, run_metadata, write_json
 from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, STEP_NOTEBOOKS, STUDY_FILE, Run,
-                                       experiments_dir, missing_inputs, plan_runs, run_table)
+                                       experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table)
 from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
 
@@ -262,6 +262,7 @@ def study_status(study:Study|str|Path, # a study or its file
     t["state"] = t.run.map(state)
     t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := _readable(root/i/DONE)) else None for i, s in zip(t.run, t.state)]
     t["error"] = [(_readable(root/i/ERROR) or {}).get("message", "") if s == "failed" else "" for i, s in zip(t.run, t.state)]
+    t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]   # copied from another study's folder, or ready there
     return t
 
 # %% ../nbs/12_runner.ipynb #d802d5f8
@@ -368,6 +369,8 @@ def run_study(study:Study|str|Path, # a study or its file
         with _study_lock(root), _stop_on_signals():
             atomic_write(root/STUDY_FILE, study.text)   # the study as run: the report reads its name, description and settings
             write_json(root/PLAN, {"runs": [r.id for r in runs]})   # which run folders belong to it (results.csv: `current`)
+            copied = reuse_runs(pending, root, log)   # finished in another study beside it
+            for r in copied: state[r.id] = "done"; pending.remove(r)
             outcome, walls = _schedule(study, root, pending, state, jobs, _kernel_env(threads), log, progress_every)
         if any((root/r.id).is_dir() for r in runs): write_results(root)   # no run folder yet (all blocked): no results.csv
     except OSError as e:
@@ -375,7 +378,7 @@ def run_study(study:Study|str|Path, # a study or its file
         raise StudyError(_disk_message(e, f"cannot run study {study.name!r}", root)) from None
     table = study_status(study, runs_root)
     table.loc[table.run.isin([i for i, s in outcome.items() if s == "blocked"]), "state"] = "blocked"
-    log(study_summary(study.name, table, outcome, walls, reused, time.perf_counter() - start, root/RESULTS))
+    log(study_summary(study.name, table, outcome, walls, reused + len(copied), time.perf_counter() - start, root/RESULTS))
     return table
 
 def study_summary(name:str, # the study's name

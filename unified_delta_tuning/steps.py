@@ -22,17 +22,26 @@ from .train import TrainConfig
 
 # %% ../nbs/13_steps.ipynb #0b2d1df9
 def step_task(name:str, # task name as the study writes it
-              data_dir:str|None=None, # resolved data_dir (CrossFit folders), or None
+              task_specs:dict|None=None, # the run's `task_specs`: {name: where the task is (`tasks.load_task` spec), None for an offline task}
               split_seed:int=42, # the study's split seed
               caps:dict|None=None, # max_train, max_dev, max_test (None: uncapped)
+              data_dir:str|None=None, # runs planned before task specs (PLAN_VERSION < 3): their resolved data_dir
+              show:bool=False, # print the task's load report (what was read and dropped, label counts)
              )->Task:
     "Load a task of a study with its caps."
-    return load_task(task_source(name, data_dir), seed=split_seed, **{k: v for k, v in (caps or {}).items() if k in CAP_KEYS})
+    caps = {k: v for k, v in (caps or {}).items() if k in CAP_KEYS}
+    if task_specs is not None and name in task_specs:
+        spec = task_specs[name]
+        task = load_task(name, seed=split_seed, spec=spec, **caps) if spec is not None else load_task(name, seed=split_seed, **caps)
+    else: task = load_task(task_source(name, data_dir), seed=split_seed, **caps)
+    if show: print(task.load_report() + (f" (capped: {', '.join(f'{k} {v}' for k, v in caps.items() if v)})" if any(caps.values()) else ""))
+    return task
 
 def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5" or a model folder (resolved)
                   vocab:list[str]|None=None, # tiny backbones: the tasks whose texts make the vocabulary
-                  data_dir:str|None=None, # how those tasks are loaded: the resolved data_dir
+                  task_specs:dict|None=None, # where those tasks are: the run's `task_specs`
                   split_seed:int=42, # and the split seed
+                  data_dir:str|None=None, # runs planned before task specs: their resolved data_dir
                  ): # a `backbones.Backbone`
     "The backbone of a study's runs (tiny ones are built the same way in every run)."
     from unified_delta_tuning.core import default_device
@@ -41,7 +50,7 @@ def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5" or a model fo
     if not vocab: raise ValueError(f"a {backbone} backbone needs `vocab`, the tasks whose texts make its tokenizer")
     t5, texts = backbone == "tiny-t5", []
     for n in vocab:
-        t = step_task(n, data_dir, split_seed)
+        t = step_task(n, task_specs, split_seed, data_dir=data_dir)
         texts += [t5_input(t.name, x.text) if t5 else x.text for s in SPLITS for x in t.split(s)]
         texts += [a for s in SPLITS for x in t.split(s) for a in x.answers] + list(t.labels or [])
     return (tiny_t5 if t5 else tiny_bert)(texts, seed=0)
@@ -115,7 +124,7 @@ class FinishedRun:
     def backbone(self): # a `backbones.Backbone`
         "The run's backbone, built as the run built it."
         p = self.params
-        return step_backbone(p["backbone"], p.get("vocab"), p.get("data_dir"), p.get("split_seed", 42))
+        return step_backbone(p["backbone"], p.get("vocab"), p.get("task_specs"), p.get("split_seed", 42), p.get("data_dir"))
     def task(self, name:str|None=None, # a task of the study; default: the run's own task
              caps:dict|None=None, # split caps; default: the run's
             )->Task:
@@ -123,7 +132,7 @@ class FinishedRun:
         p = self.params
         name = name or p.get("task")
         if name is None: raise ValueError(f"run {self.id} ({self.step}) has several tasks, {p.get('tasks')}; name one")
-        return step_task(name, p.get("data_dir"), p.get("split_seed", 42), p.get("caps") if caps is None else caps)
+        return step_task(name, p.get("task_specs"), p.get("split_seed", 42), p.get("caps") if caps is None else caps, p.get("data_dir"))
     def specs(self, bb)->dict:
         "The `DeltaSpec` of each of the run's methods on `bb`'s model, with the run's seed."
         p = self.params

@@ -15,7 +15,8 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, SubspaceConfig, TrainConfig # no torch: reading a study is instant
-from .tasks import OFFLINE_TASKS
+from .metrics import METRICS
+from .tasks import OFFLINE_TASKS, TASK_SPEC_KEYS
 
 # %% ../nbs/10_study.ipynb #93df5957
 class StudyError(ValueError):
@@ -36,7 +37,7 @@ CONTROL_KEYS = ("random", "permuted", "unrelated", "unrelated_to")  # [controls]
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
                       "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
 LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCAPE_DEFAULTS)
-TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS
+TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS  # [tasks]; a table [tasks.<name>] declares a task of the study's own (`TASK_SPEC_KEYS`)
 SETTING_KEYS = {"single_task": ("pairs", "seeds", "stage1", "stage2"), "multi_task": ("sources", "targets", "seeds", "stage1", "stage2")}
 
 # %% ../nbs/10_study.ipynb #a1b047b8
@@ -113,18 +114,59 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
     return dict(d)
 
 # %% ../nbs/10_study.ipynb #fcce633b
-def _check_tasks(names, key:str, path, text, data_dir)->list[str]:
-    "A non-empty list of task names, each an offline task unless a `data_dir` may hold it."
+def _check_tasks(names, key:str, path, text, tasks:dict)->list[str]:
+    "A non-empty list of task names, each an offline task or a declared one, unless a `data_dir` may hold it."
     _check_type(names, list, key, path, text)
     if not names: raise _fail(path, text, key, "give at least one task")
     for n in names:
         _check_type(n, str, key, path, text)
-        if n not in OFFLINE_TASKS and data_dir is None:
-            close = difflib.get_close_matches(n, OFFLINE_TASKS, n=1)
+        if n not in OFFLINE_TASKS and n not in tasks["own"] and tasks["data_dir"] is None:
+            close = difflib.get_close_matches(n, [*OFFLINE_TASKS, *tasks["own"]], n=1)
             raise _fail(path, text, key, f"unknown task {n!r}{f' (did you mean {close[0]!r}?)' if close else ''}; offline tasks are "
-                        f"{', '.join(OFFLINE_TASKS)}; for CrossFit tasks set `data_dir` in [tasks] to the folder that holds their folders")
+                        f"{', '.join(OFFLINE_TASKS)}{'; declared: ' + ', '.join(tasks['own']) if tasks['own'] else ''}; declare a task of your own "
+                        f"in [tasks.{n}] (source = \"my.csv\", text_col, label_col, metric), or for CrossFit tasks set `data_dir` in [tasks] "
+                        f"to the folder that holds their folders")
     if len(set(names)) != len(names): raise _fail(path, text, key, f"lists a task twice: {names}")
     return list(names)
+
+def _check_own_task(name:str, spec, path, text)->dict:
+    "Validate a declared task `[tasks.<name>]`: its source and how to read it (whether the file reads is `plan.missing_inputs`' check)."
+    key = f"tasks.{name}"
+    _check_type(spec, dict, key, path, text); _unknown_keys(spec, TASK_SPEC_KEYS, f"{key}.", path, text)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise _fail(path, text, key, f"a task name is made of letters, digits, '_', '.' and '-' (it names run folders), got {name!r}")
+    if name in OFFLINE_TASKS: raise _fail(path, text, key, f"{name!r} is an offline task; give your task another name, e.g. [tasks.{name}-own]")
+    src = spec.get("source")
+    if src is None: raise _fail(path, text, key, 'needs a `source`: a CSV/TSV/JSON(L) file, a CrossFit task folder or a `save_to_disk` folder '
+                                '(relative to the study file), or { train = "train.csv", test = "test.csv" }')
+    if isinstance(src, dict):
+        _unknown_keys(src, ("train", "dev", "test"), f"{key}.source.", path, text)
+        if "train" not in src or "test" not in src: raise _fail(path, text, f"{key}.source", "split files need at least train and test (dev is carved from train if missing)")
+        for s, f in src.items(): _check_type(f, str, f"{key}.source.{s}", path, text)
+        if "split_col" in spec: raise _fail(path, text, f"{key}.split_col", "the source is already split into files; drop split_col or give one file")
+    else: _check_type(src, str, f"{key}.source", path, text)
+    for k in ("text_col", "label_col", "encoding", "split_col", "metric"):
+        if k in spec: _check_type(spec[k], str, f"{key}.{k}", path, text)
+    if "metric" in spec and spec["metric"] not in METRICS:
+        lower = {m.lower(): m for m in METRICS}
+        close = [lower[m] for m in difflib.get_close_matches(spec["metric"].lower(), lower, n=1)]
+        raise _fail(path, text, f"{key}.metric", f"unknown metric {spec['metric']!r}{f' (did you mean {close[0]!r}?)' if close else ''}; use one of {list(METRICS)}")
+    if "encoding" in spec:
+        import codecs
+        try: codecs.lookup(spec["encoding"])
+        except LookupError: raise _fail(path, text, f"{key}.encoding", f"unknown encoding {spec['encoding']!r}; use e.g. \"utf-8\" or \"latin-1\"") from None
+    labels = spec.get("labels")
+    if labels is not None:
+        ok = (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(l, str) and l for l in labels)) or \
+             (isinstance(labels, dict) and len(set(labels.values())) >= 2 and all(isinstance(l, str) and l for l in labels.values()))
+        if not ok: raise _fail(path, text, f"{key}.labels", 'give the label words in id order (labels = ["negative", "positive"]) or a word per raw label '
+                               '(labels = { "0" = "negative", "1" = "positive" }), at least two distinct words')
+    if "split_seed" in spec: _check_type(spec["split_seed"], int, f"{key}.split_seed", path, text)
+    for k in ("dev_size", "test_size"):
+        if k in spec: _check_type(spec[k], int, f"{key}.{k}", path, text, positive=True)
+    if "classification" in spec and not isinstance(spec["classification"], bool):
+        raise _fail(path, text, f"{key}.classification", f"must be true or false, got {spec['classification']!r}")
+    return dict(spec)
 
 # %% ../nbs/10_study.ipynb #85ab769a
 def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
@@ -174,7 +216,7 @@ class Study:
     methods: list[str] # delta methods, in `deltas.METHODS` order
     seeds: list[int] # one full chain of runs per seed
     sizes: str|dict # "equal", "paper" or {method: sizes}
-    tasks: dict # [tasks]: data_dir, split_seed, caps
+    tasks: dict # [tasks]: data_dir, split_seed, caps, and "own": {name: [tasks.<name>] as written}, the declared tasks
     stages: dict # {"stage0": {...}, "stage1": {...}, "stage2": {...}} as written
     single_task: dict|None = None # {"pairs": {source: [targets]}, "stage1": {...}, "stage2": {...}}
     multi_task: dict|None = None # {"sources": [...], "targets": [...], "stage1": {...}, "stage2": {...}}
@@ -259,8 +301,10 @@ def _check_top(d:dict, # the parsed TOML
     if not seeds: raise _fail(path, text, "seeds", "give at least one seed, e.g. seeds = [42]")
     for s in seeds: _check_type(s, int, "seeds", path, text)
     tasks = _check_type(d.get("tasks", {}), dict, "tasks", path, text)
+    own = {k: _check_own_task(k, v, path, text) for k, v in tasks.items() if isinstance(v, dict)}   # [tasks.<name>]
+    tasks = {k: v for k, v in tasks.items() if k not in own}
     _unknown_keys(tasks, TASK_KEYS, "tasks.", path, text)
-    tasks = {"data_dir": None, "split_seed": 42, **tasks}
+    tasks = {"data_dir": None, "split_seed": 42, **tasks, "own": own}
     if tasks["data_dir"] is not None: _check_type(tasks["data_dir"], str, "tasks.data_dir", path, text)
     _check_type(tasks["split_seed"], int, "tasks.split_seed", path, text)
     for k in CAP_KEYS:
@@ -285,7 +329,7 @@ def _check_sizes(sizes, methods:list, path, text)->str|dict:
 # %% ../nbs/10_study.ipynb #315360aa
 def _check_setting(key:str, # "single_task" or "multi_task"
                    st, # its table
-                   data_dir, path, text,
+                   tasks:dict, path, text, # tasks: the validated [tasks] (which names are known)
                   )->dict:
     "Validate `[single_task]` (pairs) or `[multi_task]` (sources, targets), with their stage overrides."
     _check_type(st, dict, key, path, text)
@@ -295,24 +339,24 @@ def _check_setting(key:str, # "single_task" or "multi_task"
     if key == "single_task":
         pairs = _check_type(st.get("pairs", {}), dict, f"{key}.pairs", path, text)
         if not pairs: raise _fail(path, text, key, "needs [single_task.pairs]: source = [held-out tasks], e.g. tweets3 = [\"mr\"]")
-        _check_tasks(list(pairs), f"{key}.pairs", path, text, data_dir)
-        out["pairs"] = {s: _check_tasks(ts, f"{key}.pairs.{s}", path, text, data_dir) for s, ts in pairs.items()}
+        _check_tasks(list(pairs), f"{key}.pairs", path, text, tasks)
+        out["pairs"] = {s: _check_tasks(ts, f"{key}.pairs.{s}", path, text, tasks) for s, ts in pairs.items()}
         return out
     for k in ("sources", "targets"):
         if k not in st: raise _fail(path, text, key, f"needs `{k} = [...]` (the tasks of the {'subspace' if k == 'sources' else 'stages 2-3'})")
-        out[k] = _check_tasks(st[k], f"{key}.{k}", path, text, data_dir)
+        out[k] = _check_tasks(st[k], f"{key}.{k}", path, text, tasks)
     both = sorted(set(out["sources"]) & set(out["targets"]))
     if both: raise _fail(path, text, f"{key}.targets", f"{both} are also sources; the targets must be unseen tasks")
     return out
 
-def _check_four(d, methods:list, data_dir, path, text)->dict:
+def _check_four(d, methods:list, tasks:dict, path, text)->dict:
     "Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the paper's claim 4)."
     _check_type(d, dict, "four_methods", path, text); _unknown_keys(d, ("pairs", "seeds"), "four_methods.", path, text)
     if "finetune" not in methods: raise _fail(path, text, "four_methods", f"a four-method subspace needs fine-tuning among the methods; add \"finetune\" to `methods` ({methods})")
     pairs = _check_type(d.get("pairs", {}), dict, "four_methods.pairs", path, text)
     if not pairs: raise _fail(path, text, "four_methods", "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
-    _check_tasks(list(pairs), "four_methods.pairs", path, text, data_dir)
-    return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, data_dir) for s, ts in pairs.items()}, **({"seeds": d["seeds"]} if "seeds" in d else {})}
+    _check_tasks(list(pairs), "four_methods.pairs", path, text, tasks)
+    return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, tasks) for s, ts in pairs.items()}, **({"seeds": d["seeds"]} if "seeds" in d else {})}
 
 def _check_seeds(sections:dict, seeds:list, path, text):
     "A section's `seeds` (its subspaces are made for those seeds only) must be a non-empty subset of the study's."
@@ -360,14 +404,14 @@ def parse_study(text:str, # the TOML text of a study
     _unknown_keys(d, TOP_KEYS, "", path, text)
     name, backbone, methods, seeds, sizes, tasks = _check_top(d, path, text)
     stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STEPS if s != "landscape"}
-    settings = {k: _check_setting(k, d[k], tasks["data_dir"], path, text) for k in SETTING_KEYS if k in d}
+    settings = {k: _check_setting(k, d[k], tasks, path, text) for k in SETTING_KEYS if k in d}
     _check_groups(stages, settings, path, text)
     if not settings: raise StudyError(f"{where}: the study has neither [single_task] nor [multi_task]; add one (see studies/default.toml)")
     if len(methods) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 methods, got {methods}")
     notebooks = d.get("notebooks")
     if notebooks is not None: _check_type(notebooks, str, "notebooks", path, text)
     land = _check_landscape(d["landscape"], methods, settings, path, text) if "landscape" in d else None
-    four = _check_four(d["four_methods"], methods, tasks["data_dir"], path, text) if "four_methods" in d else None
+    four = _check_four(d["four_methods"], methods, tasks, path, text) if "four_methods" in d else None
     _check_seeds({**settings, "four_methods": four, "landscape": land}, seeds, path, text)
     if "finetune" in methods and four is None:
         raise _fail(path, text, "methods", "fine-tuning joins a subspace only in the four-method setting (the single- and multi-task subspaces hold "
