@@ -69,8 +69,10 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
                  )->"pd.DataFrame":
     "Run (or, with --dry-run, plan) a study; exit with status 1 if a run failed or is blocked."
     from unified_delta_tuning.runner import run_study
+    if args.launcher == "local" and args.nproc != 1: raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs one process per run)")
+    if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
-                  progress_every=args.progress_every or None)
+                  progress_every=args.progress_every or None, nproc=args.nproc)
     sel = t if args.only is None else t[t.step == args.only]
     if not args.dry_run and sel.state.isin(["failed", "blocked"]).any():
         bad = sel[sel.state.isin(["failed", "blocked"])]
@@ -190,6 +192,8 @@ def _study_parsers(sub):
     r.add_argument("--threads", type=int, help="threads per run (default: $OMP_NUM_THREADS when it is set, else cores / jobs)")
     r.add_argument("--progress-every", type=float, default=30, metavar="SECONDS",
                    help="print a progress line per run in flight this often (default 30; 0: never)")
+    r.add_argument("--launcher", choices=("local", "torchrun"), default="local", help="torchrun: stage-0 and stage-1 runs train in --nproc processes each (DDP-style, 05a_distributed)")
+    r.add_argument("--nproc", type=int, default=1, help="processes per stage-0/1 run with --launcher torchrun (default 1)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.set_defaults(func=cmd_study_run)
     q = ss.add_parser("status", help="show the state of every run of a study")

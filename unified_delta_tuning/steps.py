@@ -43,8 +43,10 @@ def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5" or a model fo
                   split_seed:int=42, # and the split seed
                   data_dir:str|None=None, # runs planned before task specs: their resolved data_dir
                  ): # a `backbones.Backbone`
-    "The backbone of a study's runs (tiny ones are built the same way in every run)."
+    "The backbone of a study's runs (tiny ones are built the same way in every run); under torchrun this process first joins the run's group."
     from unified_delta_tuning.core import default_device
+    from unified_delta_tuning.distributed import init_distributed
+    init_distributed()   # a no-op outside torchrun (`05a_distributed`)
     from unified_delta_tuning.backbones import load_backbone, t5_input, tiny_bert, tiny_t5
     if backbone not in TINY_BACKBONES: return load_backbone(backbone, device=default_device())
     if not vocab: raise ValueError(f"a {backbone} backbone needs `vocab`, the tasks whose texts make its tokenizer")
