@@ -483,3 +483,6 @@ def evaluate(bb:Backbone, # the backbone (under `use_delta` for a delta solution
             )->float:
     "The task's metric on a split (a fraction, as the authors' code)."
     return evaluate_batched(bb, task, split, 1, mode, batch_size)[0]
+
+# %% ../nbs/03_backbones.ipynb #c32d440c
+from . import causal_lm as _causal_lm   # registers SCORINGS["causal_lm"]; imported last, it builds on this module
