@@ -1,7 +1,7 @@
 """The docs site (`make docs` = tools/docs.py) and the headless-Chromium helpers (tools/browser.py).
 
 Builds the real site into a temporary folder (the repo's site/ and site_src/ are left alone) and a tiny site with two
-study reports; checks pages, figures, tables and hidden cells in the HTML, then opens pages in headless Chromium
+study reports; checks pages, figures, tables, hidden cells, API docs and folded tests in the HTML, then opens pages in headless Chromium
 (skipped, naming `make browser`, when Chromium is missing).
 """
 import base64, importlib.util, io, json, shutil, struct, sys
@@ -113,11 +113,11 @@ def test_library_page_shows_api_docs_and_folds_tests():
     srcs = [_src(c) for c in cells]
     i = next(i for i, s in enumerate(srcs) if cells[i]["cell_type"] == "code" and "def check_inputs(" in s)
     api = srcs[i + 1]                                   # the API doc follows the exported cell that defines the function
-    assert cells[i + 1]["cell_type"] == "markdown" and api.startswith("### `check_inputs`")
+    assert cells[i + 1]["cell_type"] == "markdown" and api.startswith("### check_inputs\n")
     assert "def check_inputs(\n    predictions:Sequence[str], # one predicted string per example" in api   # signature + docments
     assert "*Validate `predictions` against `golds`" in api                                               # the docstring
     exported = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code" and "export" in docs.directives(c))
-    documented = [s.split("`")[1] for s in srcs if s.startswith("### `")]
+    documented = [s.split("\n")[0][4:] for s in srcs if s.startswith("### ")]
     assert documented == [n for n in docs.defined_names(exported) if n in metrics.__all__]   # every public def/class, once
     assert "_mean_best" in exported and "_mean_best" not in documented and "UnknownMetricError" in documented
     test = 'test_fail(lambda: check_inputs([], []), contains="empty")'   # a test cell: folded, no longer a code cell

@@ -112,7 +112,7 @@ def api_doc(obj, name: str) -> str:
         else:                                                           # inherited __init__ (exceptions): the bases
             bases = ", ".join(b.__name__ for b in obj.__bases__ if b is not object)
             md = re.sub(r"^```python\n.*?\n```", f"```python\nclass {name}({bases})\n```" if bases else f"```python\nclass {name}\n```", md, count=1, flags=re.S)
-    return f"### `{name}`\n\n{md}"
+    return f"### {name}\n\n{md}"                                     # nbdev's heading: the name, level 3
 
 def _fold(codes: list) -> dict:
     "One markdown cell: the test cells' code in a closed <details> block."
