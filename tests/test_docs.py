@@ -1,7 +1,7 @@
 """The docs site (`make docs` = tools/docs.py) and the headless-Chromium helpers (tools/browser.py).
 
 Builds the real site into a temporary folder (the repo's site/ and site_src/ are left alone) and a tiny site with two
-study reports; checks pages, figures, tables and hidden cells in the HTML, then opens pages in headless Chromium
+study reports; checks pages, figures, tables, hidden cells, API docs and folded tests in the HTML, then opens pages in headless Chromium
 (skipped, naming `make browser`, when Chromium is missing).
 """
 import base64, importlib.util, io, json, shutil, struct, sys
@@ -105,6 +105,36 @@ def test_clean_notebook():
     assert "hide-input" in rep["cells"][0]["metadata"]["tags"]
     assert docs.title_of(nb, "x") == "Title x" and docs.title_of(dict(cells=[]), "fallback") == "fallback"
     assert nb["cells"][2]["source"] == "#| hide\nsecret = 1"                    # the input is not modified
+
+def test_library_page_shows_api_docs_and_folds_tests():
+    from unified_delta_tuning import metrics
+    nb = json.loads((ROOT/"nbs"/"02_metrics.ipynb").read_text())
+    cells = docs.library_notebook(nb)["cells"]
+    srcs = [_src(c) for c in cells]
+    i = next(i for i, s in enumerate(srcs) if cells[i]["cell_type"] == "code" and "def check_inputs(" in s)
+    api = srcs[i + 1]                                   # the API doc follows the exported cell that defines the function
+    assert cells[i + 1]["cell_type"] == "markdown" and api.startswith("### check_inputs\n")
+    assert "def check_inputs(\n    predictions:Sequence[str], # one predicted string per example" in api   # signature + docments
+    assert "*Validate `predictions` against `golds`" in api                                               # the docstring
+    exported = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code" and "export" in docs.directives(c))
+    documented = [s.split("\n")[0][4:] for s in srcs if s.startswith("### ")]
+    assert documented == [n for n in docs.defined_names(exported) if n in metrics.__all__]   # every public def/class, once
+    assert "_mean_best" in exported and "_mean_best" not in documented and "UnknownMetricError" in documented
+    test = 'test_fail(lambda: check_inputs([], []), contains="empty")'   # a test cell: folded, no longer a code cell
+    fold = next(c for c in cells if test in _src(c))
+    assert fold["cell_type"] == "markdown" and _src(fold).startswith('<details class="udt-tests"><summary>Tests')
+    for c in cells:                                      # what stays open: exported code and cells with outputs
+        if c["cell_type"] == "code": assert c["outputs"] or _src(c) in exported, _src(c)[:80]
+    assert any(c["cell_type"] == "code" and c["outputs"] and _src(c).startswith("toy_sets = {") for c in cells)
+    assert all("udt-docs-exported" not in c.get("metadata", {}) for c in cells)
+    assert docs.defined_names("@dataclass\nclass A: pass\ndef f(): pass\nx = 1\n%time y") == ["A", "f"]
+
+def test_library_pages_show_api_docs_folds_and_wrap(site):
+    page = (site/"02_metrics.html").read_text(encoding="utf-8")
+    assert 'id="check_inputs"' in page and page.count('<details class="udt-tests">') >= 5
+    assert "one predicted string per example" in page_text(site/"02_metrics.html")
+    css = (site/"styles.css").read_text()
+    assert "pre-wrap" in css and "details.udt-tests" in css
 
 def _png_figure() -> str:
     import matplotlib; matplotlib.use("Agg")

@@ -12,12 +12,20 @@ and runs `mkdocs build` with the mkdocs-jupyter plugin (the theme and plugin set
 - Like nbdev's docs: cells whose first line is `#| hide` (and `#| default_exp` cells) are left out, `#|` directive
   lines are not shown, `#| echo: false` hides the input, `#| output: false` the outputs, `#| include: false` the cell.
   stderr streams (library warnings) are left out.  Notebooks are never executed: a page shows what is committed.
+- A library page reads as documentation (`library_notebook`):
+  - API docs, as nbdev's `show_doc` renders them: after each `#| export` cell, a markdown cell per public name the
+    cell defines (a top-level `def`/`class` listed in the module's `__all__`): its signature with the annotations,
+    defaults and docments (parameter comments), and its docstring.  The module is imported (`#| default_exp` names it).
+  - Tests folded: a code cell that is not exported and shows no output (asserts, set-up) is folded into a closed
+    `<details>` block ("Tests"), adjacent ones into one block.  Cells with outputs (examples, tables, figures) and
+    exported code stay open: the code is part of the documentation.
+  - Long lines wrap (nbs/styles.css): nothing scrolls sideways.
 
 The source folder holds docs/ (the copied notebooks) and mkdocs.yml (`INHERIT: <repo>/mkdocs.yml` plus docs_dir,
 site_dir and the nav), so building into another folder (tests) never touches the repo's site/ or site_src/.
 """
 from __future__ import annotations
-import argparse, copy, json, os, re, shutil, subprocess, sys, time
+import argparse, ast, copy, importlib, inspect, json, os, re, shutil, subprocess, sys, time, tomllib, warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +72,82 @@ def clean_notebook(nb: dict, report: bool = False, renames: dict | None = None) 
     nb["cells"] = cells
     return nb
 
+EXPORTED = "udt-docs-exported"                  # a private cell-metadata mark: the cell is `#| export`
+
+def lib_name(root: Path = ROOT) -> str:
+    "The package's import name: `lib_path` in pyproject.toml's [tool.nbdev] (this repository's, if `root` has none)."
+    path = root/"pyproject.toml" if (root/"pyproject.toml").exists() else ROOT/"pyproject.toml"
+    return tomllib.loads(path.read_text())["tool"]["nbdev"]["lib_path"]
+
+def import_module_of(nb: dict, root: Path = ROOT):
+    "The module the notebook's `#| default_exp` exports to, imported; None for a notebook that exports nothing."
+    exp = next((directives(c)["default_exp"] for c in nb["cells"] if c["cell_type"] == "code" and "default_exp" in directives(c)), None)
+    if exp is None: return None
+    lib = lib_name(root)
+    if (root/lib).is_dir() and str(root) not in sys.path: sys.path.insert(0, str(root))
+    name = lib if exp == "__init__" else f"{lib}.{exp}"
+    try: return importlib.import_module(name)
+    except Exception as e: raise RuntimeError(f"the API docs need `import {name}`, which failed ({type(e).__name__}: {e}); run nbdev-export and check the package installs") from e
+
+def defined_names(src: str) -> list:
+    "Names of the top-level functions and classes that the code `src` defines, in order."
+    try: tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+def api_doc(obj, name: str) -> str:
+    "Markdown for `obj` as nbdev's `show_doc` renders it: a heading, the signature with its docments, the docstring."
+    from nbdev.showdoc import MarkdownRenderer
+    from fastcore.basics import copy_func
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                    # a builtin signature: nbdev falls back
+        try: md = MarkdownRenderer(obj, name=name)._repr_markdown_()
+        except NameError:               # an annotation names a type imported only under TYPE_CHECKING: keep it a string
+            shown = copy_func(obj)                                          # a copy: the library's function is untouched
+            shown.__signature__ = inspect.signature(obj)
+            md = MarkdownRenderer(shown, name=name)._repr_markdown_()
+    if inspect.isclass(obj):
+        if "__init__" in vars(obj) or "__new__" in vars(obj) or "__signature__" in vars(obj):
+            md = md.replace(f"def {name}(", f"class {name}(", 1)        # nbdev 3 writes `def` for a class too
+        else:                                                           # inherited __init__ (exceptions): the bases
+            bases = ", ".join(b.__name__ for b in obj.__bases__ if b is not object)
+            md = re.sub(r"^```python\n.*?\n```", f"```python\nclass {name}({bases})\n```" if bases else f"```python\nclass {name}\n```", md, count=1, flags=re.S)
+    return f"### {name}\n\n{md}"                                     # nbdev's heading: the name, level 3
+
+def _fold(codes: list) -> dict:
+    "One markdown cell: the test cells' code in a closed <details> block."
+    blocks = []
+    for code in codes:
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", code)), default=0))
+        blocks.append(f"{fence}python\n{code}\n{fence}")
+    label = "Tests" if len(codes) == 1 else f"Tests ({len(codes)} cells)"
+    src = f'<details class="udt-tests"><summary>{label}</summary>\n\n' + "\n\n".join(blocks) + "\n\n</details>"
+    return dict(cell_type="markdown", metadata={}, source=src)
+
+def library_notebook(nb: dict, renames: dict | None = None, root: Path = ROOT) -> dict:
+    "`clean_notebook` of a library notebook, with the API doc of each exported public name and its tests folded."
+    mod, nb = import_module_of(nb, root), copy.deepcopy(nb)
+    public = set(getattr(mod, "__all__", [])) if mod else set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code": continue
+        meta = cell.setdefault("metadata", {})
+        if "export" in directives(cell): meta[EXPORTED] = True
+    cells, tests = [], []
+    def flush():
+        if tests: cells.append(_fold(tests)); tests.clear()
+    for cell in clean_notebook(nb, renames=renames)["cells"]:
+        meta = cell.get("metadata", {})
+        exported = meta.pop(EXPORTED, False)
+        if cell["cell_type"] == "code" and not exported and not cell["outputs"] and "hide-input" not in meta.get("tags", []):
+            tests.append(_src(cell)); continue
+        flush(); cells.append(cell)
+        if exported:
+            for name in defined_names(_src(cell)):
+                if name in public and hasattr(mod, name):
+                    cells.append(dict(cell_type="markdown", metadata={}, source=api_doc(getattr(mod, name), name)))
+    flush()
+    return nb | {"cells": cells}
+
 def title_of(nb: dict, default: str) -> str:
     "The first `# Title` of the notebook's markdown, else `default`."
     for cell in nb["cells"]:
@@ -103,7 +187,7 @@ def assemble(src: Path, root: Path = ROOT) -> list:
     lib = []
     for p in pages["library"]:
         nb = load(p)
-        _write_nb(clean_notebook(nb, renames=renames), docs/p.name)
+        _write_nb(library_notebook(nb, renames=renames, root=root), docs/p.name)
         lib.append({title_of(nb, p.stem): p.name})
     if lib: nav.append({"Library": lib})
     reps = []
