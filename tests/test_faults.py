@@ -122,7 +122,7 @@ def uninterrupted(tmp_path_factory):
 def test_sigkill_at_random_moments_then_resume_gives_the_same_results(uninterrupted, tmp_path):
     study = tmp_path/"tiny.toml"; study.write_text(TINY)
     runs, folder, rng = tmp_path/"runs", tmp_path/"runs"/"tiny", random.Random(0)
-    for jobs in (1, 2, 2):                                                                # one job, then two
+    for jobs in (1, 2):                                                                   # one job, then two
         p = _start("study", "run", study, "--jobs", jobs, "--threads", "1", "--runs", runs)
         try: p.wait(timeout=rng.uniform(3, 12))
         except subprocess.TimeoutExpired: pass
