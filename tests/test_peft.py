@@ -146,3 +146,38 @@ def test_udt_export_and_import(runs, tmp_path):
     with pytest.raises(SystemExit) as e:   # the study's equal sizes give another rank: refused, exit 2
         main(["import", str(tmp_path/runs["s0"].name), str(sol), "--model", "tiny-bert", "--task", "sms", "--max-dev", "8", "--max-test", "8"])
     assert e.value.code == 2
+
+
+def test_a_study_imports_a_peft_adapter_as_a_stage0_solution(tmp_path):
+    "`[stage0.imported]` in a study file: the adapter becomes that stage-0 run's solution, its id follows the adapter's content, not its path."
+    import shutil
+    from unified_delta_tuning.core import load_tensors
+    from unified_delta_tuning.plan import STEP_NOTEBOOKS, experiments_dir, missing_inputs, plan_runs
+    from unified_delta_tuning.runner import _kernel_env, _run_parameters, execute_run
+    from unified_delta_tuning.steps import step_specs
+    from unified_delta_tuning.study import StudyError, parse_study
+    from tests.studies import ROOT, TINY
+    study0 = parse_study(TINY)
+    run0 = next(r for r in plan_runs(study0) if r.step == "stage0" and r.params["task"] == "sms" and r.params["method"] == "lora")
+    p0 = _run_parameters(study0, run0)
+    bb = step_backbone(p0["backbone"], p0["vocab"], p0["task_specs"], p0["split_seed"])
+    spec = step_specs(bb.model, p0["sizes"], ["lora"], p0["seed"])["lora"]
+    theta = _noisy(spec, seed=3, std=0.05)
+    export_peft(bb.model, spec, theta, tmp_path/"adapters"/"sms-lora", base_model=bb.name)
+    text = TINY + '\n[stage0.imported]\n"sms/lora" = "adapters/sms-lora"\n'
+    (tmp_path/"s.toml").write_text(text); study = parse_study(text, tmp_path/"s.toml")
+    run = next(r for r in plan_runs(study) if r.step == "stage0" and r.params["task"] == "sms" and r.params["method"] == "lora")
+    assert run.id != run0.id and run.params["adapter"] == str(tmp_path/"adapters"/"sms-lora") and missing_inputs(study) == []
+    shutil.copytree(tmp_path/"adapters", tmp_path/"moved")   # the same adapter elsewhere: the same run
+    (tmp_path/"t.toml").write_text(text.replace("adapters/sms-lora", "moved/sms-lora"))
+    assert next(r.id for r in plan_runs(parse_study((tmp_path/"t.toml").read_text(), tmp_path/"t.toml")) if r.step == "stage0" and r.params.get("adapter")) == run.id
+    (tmp_path/"u.toml").write_text(text.replace("adapters/sms-lora", "nowhere"))
+    assert any("no PEFT adapter in" in m for m in missing_inputs(parse_study((tmp_path/"u.toml").read_text(), tmp_path/"u.toml")))
+    for bad, msg in (('"sms/adapter" = "x"', "PEFT adapters hold LoRA only"), ('"mr/lora" = "x"', "the study has no task 'mr'")):
+        with pytest.raises(StudyError, match=msg): parse_study(TINY + f"\n[stage0.imported]\n{bad}\n")
+    folder = tmp_path/"runs"/run.id
+    res = execute_run({"id": run.id, "step": run.step, "params": run.params, "deps": list(run.deps)}, folder,
+                      experiments_dir(study)/STEP_NOTEBOOKS[run.step], _run_parameters(study, run), _kernel_env(1))
+    assert res["state"] == "done", res
+    assert torch.equal(load_tensors(folder/SOLUTION)[0]["theta"], theta)   # the adapter is the solution, exactly
+    m = json.loads((folder/METRICS).read_text()); assert 0 <= m["test"] <= 1 and m["best_step"] is None

@@ -46,7 +46,7 @@ class Run:
 
 PLAN_VERSION = 3  # in every run's hash; raised when a step's results change for the same parameters (2: LoRA's θ_init, test predictions;
                  # 3: a task enters the hash by its content, `task_ids`, no longer by `data_dir`)
-LOCATION_KEYS = ("task_specs",)  # parameters that say where a run's inputs are on this machine, not what they are: not hashed
+LOCATION_KEYS = ("task_specs", "adapter")  # parameters that say where a run's inputs are on this machine, not what they are: not hashed
 
 def _slug(s:str)->str: return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(s).name if "/" in s else s)
 
@@ -70,6 +70,17 @@ def _task_params(study:Study, names:list[str])->dict:
     specs, ids = getattr(study, "_task_inputs", None) or study_tasks(study)   # `plan_runs` works them out once per plan
     names = list(dict.fromkeys([*names, *(sorted(study.task_names) if study.backbone in TINY_BACKBONES else [])]))
     return {"task_ids": {n: ids[n] for n in names}, "task_specs": {n: specs[n] for n in names}}
+
+def _adapter_params(study:Study, folder:str|None)->dict:
+    "An imported PEFT adapter's stage-0 parameters: where it is (not hashed) and what it is (its files' sha256, hashed)."
+    if folder is None: return {}
+    import hashlib
+    from unified_delta_tuning.peft_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+    where, h = study.resolve(folder), hashlib.sha256()
+    for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        if (where/n).is_file(): h.update((where/n).read_bytes())
+        else: h.update(f"missing {n}".encode())   # `missing_inputs` names it
+    return {"adapter": str(where), "adapter_id": h.hexdigest()[:16]}
 
 def _in(run_id:str, name:str)->str: return f"../{run_id}/{name}"   # an artefact of another run, from a run's own folder
 
@@ -153,7 +164,7 @@ def plan_runs(study:Study, # a validated study
     "Every run of the study, in dependency order."
     study._task_inputs = study_tasks(study)   # where each task is and what it is, read once (a changed file: a new plan sees it)
     s0, s1, s2, controls, land = {}, [], [], [], []
-    train0 = study.stage_config("stage0"); own = train0.pop("methods", {})
+    train0 = study.stage_config("stage0"); own, imported = train0.pop("methods", {}), train0.pop("imported", {})
     pairs = study.single_task["pairs"] if study.single_task else {}
     for seed in study.seeds:
         on = lambda sec: sec is not None and seed in sec.get("seeds", study.seeds)   # a section may name fewer seeds
@@ -165,7 +176,8 @@ def plan_runs(study:Study, # a validated study
             for m in study.methods:
                 if (t, m) in need:
                     s0[t, m, seed] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{seed}",
-                                              {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})}})
+                                              {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})},
+                                               **_adapter_params(study, imported.get(f"{t}/{m}"))})
         made = {}
         for setting, sources, targets, methods in groups:
             r1, codes = _subspace_runs(study, seed, setting, sources, targets, s0, methods)
@@ -281,6 +293,14 @@ def _missing_own(study:Study, where)->list[str]:
 
 def _missing_tasks(study:Study, where)->list[str]: return _missing_own(study, where) + _missing_data_dir(study, where)
 
+def _missing_adapters(study:Study, where)->list[str]:
+    "Imported PEFT adapter folders (`[stage0.imported]`) that are not there."
+    from unified_delta_tuning.peft_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+    return [f"{where(f'stage0.imported.{tm}')}: no PEFT adapter in {study.resolve(f)} (it needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}); "
+            "fix the path (relative to the study file) or write one with `udt export RUN OUT --format peft`"
+            for tm, f in study.stages["stage0"].get("imported", {}).items()
+            if not all((study.resolve(f)/n).is_file() for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS))]
+
 def _missing_data_dir(study:Study, where)->list[str]:
     "CrossFit folders of `data_dir` that are missing or do not read."
     data_dir, names, out = study.resolve(study.tasks["data_dir"]), [n for n in study.task_names if n not in study.tasks["own"]], []
@@ -304,7 +324,7 @@ def missing_inputs(study:Study, # a validated study
     "Everything the study needs that is not on this machine."
     where = lambda key: _where(study.path, study.text, key)
     nbs, steps = experiments_dir(study), {r.step for r in plan_runs(study)}
-    return _missing_backbone(study, where) + _missing_tasks(study, where) + [
+    return _missing_backbone(study, where) + _missing_tasks(study, where) + _missing_adapters(study, where) + [
         f"{where('notebooks')}: the {step} notebook {nbs/nb} is missing; reinstall the package or fix `notebooks`"
         for step, nb in STEP_NOTEBOOKS.items() if step in steps and not (nbs/nb).is_file()]
 

@@ -28,7 +28,7 @@ SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
 LOOP_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("seed", "progress"))  # `TrainConfig` fields a study sets
 SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "methods")  # stage-1 settings (the study sets the methods)
-STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods",),   # [stage0.methods.<method>]: that method's own settings
+STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported"),   # [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
@@ -90,6 +90,13 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
     _unknown_keys(d, STAGE_KEYS[stage], prefix, path, text)
     for k, v in d.items():
         key = prefix + k
+        if k == "imported":   # "task/lora" = a PEFT LoRA adapter folder, used as that stage-0 solution instead of training one
+            _check_type(v, dict, key, path, text)
+            for tm, folder in v.items():
+                _check_type(folder, str, f"{key}.{tm}", path, text)
+                if tm.count("/") != 1 or tm.split("/")[1] != "lora":
+                    raise _fail(path, text, f"{key}.{tm}", f"name an imported adapter as \"<task>/lora\" (PEFT adapters hold LoRA only), got {tm!r}")
+            continue
         if k == "methods":   # per-method overrides of stage 0, e.g. a smaller lr for fine-tuning
             _check_type(v, dict, key, path, text); _unknown_keys(v, list(ALL_METHODS), f"{key}.", path, text)
             for m, over in v.items():
@@ -419,9 +426,15 @@ def parse_study(text:str, # the TOML text of a study
     if len([m for m in methods if m in METHODS]) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 delta methods (adapter, lora, prefix), got {methods}")
     for m in stages["stage0"].get("methods", {}):
         if m not in methods: raise _fail(path, text, f"stage0.methods.{m}", f"the study does not train {m!r}; its methods are {methods}")
-    return Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
-                 tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
-                 landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text), text=text)
+    for tm in stages["stage0"].get("imported", {}):
+        if "lora" not in methods: raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no LoRA to import into; its methods are {methods}")
+    study = Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
+                  tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
+                  landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text), text=text)
+    for tm in stages["stage0"].get("imported", {}):
+        if tm.split("/")[0] not in study.task_names:
+            raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
+    return study
 
 def load_study(path:str|Path, # a study file (`.toml`)
               )->Study:
