@@ -11,6 +11,8 @@ _API = {   # name -> the module that defines it
     "tasks": ["Task", "Example", "load_task", "table_task", "crossfit_task", "task_table", "OFFLINE_TASKS"],
     "metrics": ["score"],
     "backbones": ["Backbone", "load_backbone", "predict", "evaluate", "tiny_bert", "tiny_t5"],
+    "causal_lm": ["CausalLM", "tiny_llama", "tiny_gpt2"],
+    "distributed": ["init_distributed", "world", "is_main"],
     "deltas": ["METHODS", "ALL_METHODS", "DeltaSpec", "delta_spec", "equal_sizes", "use_delta"],
     "train": ["TrainConfig", "DeltaSolution", "train_delta", "save_solution", "load_solution"],
     "peft_io": ["export_peft", "import_peft", "export_native", "load_native", "import_solution", "export_run"],
