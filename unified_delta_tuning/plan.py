@@ -295,10 +295,12 @@ def _missing_tasks(study:Study, where)->list[str]: return _missing_own(study, wh
 
 def _missing_adapters(study:Study, where)->list[str]:
     "Imported PEFT adapter folders (`[stage0.imported]`) that are not there."
+    imported = study.stages["stage0"].get("imported", {})
+    if not imported: return []   # (peft_io imports torch: a study without adapters plans without it)
     from unified_delta_tuning.peft_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
     return [f"{where(f'stage0.imported.{tm}')}: no PEFT adapter in {study.resolve(f)} (it needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}); "
             "fix the path (relative to the study file) or write one with `udt export RUN OUT --format peft`"
-            for tm, f in study.stages["stage0"].get("imported", {}).items()
+            for tm, f in imported.items()
             if not all((study.resolve(f)/n).is_file() for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS))]
 
 def _missing_data_dir(study:Study, where)->list[str]:
