@@ -6,9 +6,9 @@
 __all__ = ['SCORINGS', 'MINILM', 'SMOLLM2', 'SMOLLM2_GGUF', 'T5_TARGET_PREFIX', 'Backbone', 'Scoring', 'TextToText',
            'LabelMatching', 'minilm_path', 'cache_dir', 'smollm2_path', 'load_backbone', 'word_tokenizer', 'tiny_t5',
            'tiny_bert', 'redraw_weights', 'random_t5', 'random_bert', 'random_llama', 'random_gpt2', 'EncodedSplit',
-           't5_input', 't5_target_ids', 'encode_split', 'encode_labels', 'make_batch', 'train_batches', 'eval_batches',
-           'mean_pool', 'label_logits', 'task_loss', 'rank_labels_t5', 'generate_t5', 'predict_batched',
-           'evaluate_batched', 'predict', 'evaluate']
+           't5_input', 't5_target_ids', 'per_answer_targets', 'encode_split', 'encode_labels', 'make_batch',
+           'train_batches', 'eval_batches', 'mean_pool', 'label_logits', 'task_loss', 'rank_labels_t5', 'generate_t5',
+           'predict_batched', 'evaluate_batched', 'predict', 'evaluate']
 
 # %% ../nbs/03_backbones.ipynb #c10c572b
 from dataclasses import dataclass, field
@@ -255,11 +255,17 @@ def text(self:TextToText, task_name:str, text:str)->str: return t5_input(task_na
 @patch
 def text(self:LabelMatching, task_name:str, text:str)->str: return text
 
+def per_answer_targets(target_ids:Callable[[list[str]], list[list[int]]], # answer strings -> their target ids (one tokenizer call)
+                       examples:list, # the examples whose answers they are
+                      )->list:
+    "One list of target ids per example, one per gold answer, from one call of `target_ids` on every answer."
+    ids = iter(target_ids([a for e in examples for a in e.answers]))
+    return [[next(ids) for _ in e.answers] for e in examples]
+
 @patch
 def targets(self:TextToText, bb:Backbone, task, examples:list, split:str)->list:
     "One list of target ids per example, one per gold answer."
-    ids = iter(t5_target_ids(bb, [a for e in examples for a in e.answers]))
-    return [[next(ids) for _ in e.answers] for e in examples]
+    return per_answer_targets(lambda answers: t5_target_ids(bb, answers), examples)
 
 @patch
 def targets(self:LabelMatching, bb:Backbone, task, examples:list, split:str)->list:

@@ -13,7 +13,7 @@ from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from .backbones import (SCORINGS, Backbone, EncodedSplit, Scoring, TextToText, _pad, encode_labels,
-                                            word_tokenizer)
+                                            per_answer_targets, word_tokenizer)
 from .core import set_seed
 from .families import core_module
 
@@ -54,8 +54,7 @@ def text(self:CausalLM, task_name:str, text:str)->str: return causal_prompt(task
 @patch
 def targets(self:CausalLM, bb:Backbone, task, examples:list, split:str)->list:
     "One list of target ids per example, one per gold answer."
-    ids = iter(causal_target_ids(bb, [a for e in examples for a in e.answers]))
-    return [[next(ids) for _ in e.answers] for e in examples]
+    return per_answer_targets(lambda answers: causal_target_ids(bb, answers), examples)
 
 @patch
 def labels(self:CausalLM, bb:Backbone, task)->dict:
