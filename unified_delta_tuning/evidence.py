@@ -83,8 +83,9 @@ def study_arms(study_dir:str|Path, # the study folder
               )->tuple[pd.DataFrame, dict]: # arms (kind, setting, subspace, train_task, task, source, target, seed, score, answers); {task: (golds, metric)}
     "Every scored arm of the study's finished stage-0 and stage-2 runs, with its test answers, and each task's golds."
     from unified_delta_tuning.plan import PREDICTIONS, ROWS
+    from unified_delta_tuning.results import stage0_by_chain   # a shared stage 0 counts once per chain
     study_dir, rows, tasks = Path(study_dir), [], {}
-    for r in results[(results.state == "done") & results.step.isin(["stage0", "stage2"])].itertuples():
+    for r in pd.concat([stage0_by_chain(results), results[(results.state == "done") & (results.step == "stage2")]]).itertuples():
         rec = _read(study_dir/r.run_id, PREDICTIONS)
         golds, metric = tasks.setdefault(rec["task"], (rec["golds"], rec["metric"]))
         if rec["golds"] != golds or rec["metric"] != metric:

@@ -65,6 +65,11 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
     if study.backbone in TINY_BACKBONES: p["vocab"] = sorted(study.task_names)  # one vocabulary for every run of the study
     return p
 
+def _shared_stage0(study:Study)->dict:
+    "`{'stage0_seed': s}` where `[stage0] seed = s` gives every chain the same stage 0 (its runs say so), else nothing."
+    s = study.stages["stage0"].get("seed")
+    return {} if s is None else {"stage0_seed": s}
+
 def _task_params(study:Study, names:list[str])->dict:
     "What a run that loads tasks `names` (and a tiny backbone's vocabulary tasks) needs: their identities (hashed) and where they are (not)."
     specs, ids = getattr(study, "_task_inputs", None) or study_tasks(study)   # `plan_runs` works them out once per plan
@@ -94,7 +99,7 @@ def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:lis
     label = _slug(sources[0]) if conf == "single" else f"{len(sources)}tasks"
     r1 = make_run("stage1", f"s1-{setting}-{label}-s{seed}",
                   {**_common(study, "stage1", conf), **_task_params(study, sources), "setting": setting, "tasks": sources, "train_task": train_task,
-                   "methods": methods, "seed": seed, "solutions": [_in(d, SOLUTION) for d in deps],
+                   "methods": methods, "seed": seed, **_shared_stage0(study), "solutions": [_in(d, SOLUTION) for d in deps],
                    "train": {k: v for k, v in cfg1.items() if k not in SUBSPACE_KEYS},
                    "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps)
     return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1) for t in targets for m in methods}
@@ -109,7 +114,7 @@ def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, t
     tag = f"-{control}" if control else ""
     return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
                     {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting, "train_task": train_task, "task": task, "source": source,
-                     "methods": methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2},
+                     "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2},
                     (r1.id,))
 
 def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrelated:dict)->list[Run]:
@@ -163,8 +168,8 @@ def plan_runs(study:Study, # a validated study
              )->list[Run]: # every run, each after the runs it depends on
     "Every run of the study, in dependency order."
     study._task_inputs = study_tasks(study)   # where each task is and what it is, read once (a changed file: a new plan sees it)
-    s0, s1, s2, controls, land = {}, [], [], [], []
-    train0 = study.stage_config("stage0"); own, imported = train0.pop("methods", {}), train0.pop("imported", {})
+    s0, runs0, s1, s2, controls, land = {}, {}, [], [], [], []   # s0: {(task, method, chain seed): run}; runs0: each stage-0 run once
+    train0 = study.stage_config("stage0"); own, imported, shared = train0.pop("methods", {}), train0.pop("imported", {}), train0.pop("seed", None)
     pairs = study.single_task["pairs"] if study.single_task else {}
     for seed in study.seeds:
         on = lambda sec: sec is not None and seed in sec.get("seeds", study.seeds)   # a section may name fewer seeds
@@ -175,9 +180,12 @@ def plan_runs(study:Study, # a validated study
         for t in study.task_names:
             for m in study.methods:
                 if (t, m) in need:
-                    s0[t, m, seed] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{seed}",
-                                              {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": seed, "train": {**train0, **own.get(m, {})},
-                                               **_adapter_params(study, imported.get(f"{t}/{m}"))})
+                    s = seed if shared is None else shared   # `[stage0] seed`: one stage 0 for every chain
+                    if (t, m, s) not in runs0:
+                        runs0[t, m, s] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{s}",
+                                                  {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": s, "train": {**train0, **own.get(m, {})},
+                                                   **_adapter_params(study, imported.get(f"{t}/{m}"))})
+                    s0[t, m, seed] = runs0[t, m, s]
         made = {}
         for setting, sources, targets, methods in groups:
             r1, codes = _subspace_runs(study, seed, setting, sources, targets, s0, methods)
@@ -188,7 +196,7 @@ def plan_runs(study:Study, # a validated study
             unrelated = ({t: made["single", (unrelated_source(pairs, sources[0], t, study.controls.get("unrelated_to")),)][0] for t, _ in codes}
                          if setting == "single" and study.controls.get("unrelated") else {})
             controls += _control_runs(study, seed, setting, r1, codes, unrelated)
-    return _check_ids(list(s0.values()) + s1 + s2 + controls + land)
+    return _check_ids(list(runs0.values()) + s1 + s2 + controls + land)
 
 def _check_ids(runs:list[Run])->list[Run]:
     "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.'."

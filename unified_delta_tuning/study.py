@@ -28,7 +28,7 @@ SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
 LOOP_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("seed", "progress"))  # `TrainConfig` fields a study sets
 SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "methods")  # stage-1 settings (the study sets the methods)
-STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported"),   # [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters
+STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"),   # [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters; seed: one stage 0 for every chain
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
@@ -97,6 +97,8 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
                 if tm.count("/") != 1 or tm.split("/")[1] != "lora":
                     raise _fail(path, text, f"{key}.{tm}", f"name an imported adapter as \"<task>/lora\" (PEFT adapters hold LoRA only), got {tm!r}")
             continue
+        if k == "seed":   # stage 0 trained once per task × method with this seed, and shared by every chain (study seed)
+            _check_type(v, int, key, path, text); continue
         if k == "methods":   # per-method overrides of stage 0, e.g. a smaller lr for fine-tuning
             _check_type(v, dict, key, path, text); _unknown_keys(v, list(ALL_METHODS), f"{key}.", path, text)
             for m, over in v.items():
