@@ -30,6 +30,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from .core import short_hash, set_seed
 from .distributed import shard_batch
 from .families import FAMILIES, config_family, model_family
+from .settings import PRECISIONS
 
 # %% ../nbs/03_backbones.ipynb #0c001d45
 @dataclass(eq=False)
@@ -41,6 +42,7 @@ class Backbone:
     max_length: int = 128 # truncation of inputs (tokens)
     max_target_length: int = 64 # truncation of T5 targets (tokens), as the authors
     temperature: float = 0.05 # BERT label matching: cosine similarities are divided by it
+    precision: str = "fp32" # forward passes in "fp32", or under bf16 autocast ("bf16": weights stay fp32, matmuls run in bfloat16)
     cache: dict = field(default_factory=dict, repr=False) # tokenised splits
     family: str = field(init=False) # the model's family, read from its layout (a key of `families.FAMILIES`)
     @property
@@ -51,7 +53,11 @@ class Backbone:
     def scoring(self)->"Scoring":
         "How a task is scored on this backbone's family."
         return SCORINGS[FAMILIES[self.family].scoring]
+    def autocast(self):
+        "The context every forward pass of training and scoring runs in: bf16 autocast where `precision` says so."
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
     def __post_init__(self):
+        if self.precision not in PRECISIONS: raise ValueError(f"unknown precision {self.precision!r}; use one of {list(PRECISIONS)}")
         self.family = model_family(self.model)
         self.model.requires_grad_(False).eval()
 
@@ -399,7 +405,7 @@ def task_loss(bb:Backbone, # the backbone
               batch:dict, # from `train_batches`
              )->torch.Tensor:
     "The training loss of a batch: T5 target cross-entropy, or encoder label-matching cross-entropy."
-    return bb.scoring.loss(bb, task, batch)
+    with bb.autocast(): return bb.scoring.loss(bb, task, batch).float()
 
 # %% ../nbs/03_backbones.ipynb #e57238ae
 @torch.no_grad()
@@ -472,7 +478,7 @@ def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec
     preds = [[None] * len(encode_split(bb, task, split)) for _ in range(k)]
     for batch in eval_batches(bb, task, split, batch_size):
         rep, b = _repeat(batch, k), len(batch["index"])
-        out = sc.generate(bb, task, rep) if mode == "generate" else [task.labels[i] for i in sc.rank(bb, task, rep, k).flatten().tolist()]
+        with bb.autocast(): out = sc.generate(bb, task, rep) if mode == "generate" else [task.labels[i] for i in sc.rank(bb, task, rep, k).flatten().tolist()]
         for j in range(k):
             for i, p in zip(batch["index"].tolist(), out[j * b:(j + 1) * b]): preds[j][i] = p
     return preds

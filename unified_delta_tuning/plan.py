@@ -63,6 +63,7 @@ def _common(study:Study, step:str, setting:str|None=None)->dict:
     "The parameters every run of `step` shares."
     p = {"backbone": study.backbone, "split_seed": study.tasks["split_seed"], "caps": study.caps(step, setting), "sizes": study.sizes}
     if study.backbone in TINY_BACKBONES: p["vocab"] = sorted(study.task_names)  # one vocabulary for every run of the study
+    if study.precision != "fp32": p["precision"] = study.precision   # only where set: fp32 studies keep their ids
     return p
 
 def _shared_stage0(study:Study)->dict:

@@ -238,6 +238,9 @@ def provenance(results:pd.DataFrame, # a study's `results.csv`
     d = results[results.state == "done"]
     facts = {"backbone": _values(results.backbone), "methods": _values(results.get("method", pd.Series(dtype=str))),
              "seeds": _values(results.seed.astype("Int64")), "runs": ", ".join(f"{n} {s}" for s, n in results.state.value_counts().items())}
+    shared = results.get("stage0_seed", pd.Series(dtype=float)).dropna()
+    if len(shared): facts["stage 0 shared"] = (f"one stage-0 run per task × method (seed {_values(shared.astype(int))}) under every chain: "
+                                                "the intervals over seeds leave out stage 0's seed-to-seed spread")
     for step in ("stage0", "stage1", "stage2", "landscape"):
         part = d[d.step == step]
         if part.empty: continue

@@ -42,20 +42,23 @@ def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5" or a model fo
                   task_specs:dict|None=None, # where those tasks are: the run's `task_specs`
                   split_seed:int=42, # and the split seed
                   data_dir:str|None=None, # runs planned before task specs: their resolved data_dir
+                  precision:str="fp32", # the forward passes: "fp32" or "bf16" autocast (a study's `precision`)
                  ): # a `backbones.Backbone`
     "The backbone of a study's runs (tiny ones are built the same way in every run); under torchrun this process first joins the run's group."
     from unified_delta_tuning.core import default_device
     from unified_delta_tuning.distributed import init_distributed
     init_distributed()   # a no-op outside torchrun (`05a_distributed`)
+    from dataclasses import replace
     from unified_delta_tuning.backbones import load_backbone, t5_input, tiny_bert, tiny_t5
-    if backbone not in TINY_BACKBONES: return load_backbone(backbone, device=default_device())
+    if backbone not in TINY_BACKBONES: return load_backbone(backbone, device=default_device(), precision=precision)
     if not vocab: raise ValueError(f"a {backbone} backbone needs `vocab`, the tasks whose texts make its tokenizer")
     t5, texts = backbone == "tiny-t5", []
     for n in vocab:
         t = step_task(n, task_specs, split_seed, data_dir=data_dir)
         texts += [t5_input(t.name, x.text) if t5 else x.text for s in SPLITS for x in t.split(s)]
         texts += [a for s in SPLITS for x in t.split(s) for a in x.answers] + list(t.labels or [])
-    return (tiny_t5 if t5 else tiny_bert)(texts, seed=0)
+    bb = (tiny_t5 if t5 else tiny_bert)(texts, seed=0)
+    return bb if precision == "fp32" else replace(bb, precision=precision)
 
 # %% ../nbs/13_steps.ipynb #99049396
 def step_sizes(model, # the backbone's model
@@ -126,7 +129,7 @@ class FinishedRun:
     def backbone(self): # a `backbones.Backbone`
         "The run's backbone, built as the run built it."
         p = self.params
-        return step_backbone(p["backbone"], p.get("vocab"), p.get("task_specs"), p.get("split_seed", 42), p.get("data_dir"))
+        return step_backbone(p["backbone"], p.get("vocab"), p.get("task_specs"), p.get("split_seed", 42), p.get("data_dir"), p.get("precision", "fp32"))
     def task(self, name:str|None=None, # a task of the study; default: the run's own task
              caps:dict|None=None, # split caps; default: the run's
             )->Task:

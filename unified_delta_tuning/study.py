@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, SubspaceConfig, TrainConfig # no torch: reading a study is instant
+from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .metrics import METRICS
 from .tasks import OFFLINE_TASKS, TASK_SPEC_KEYS
 
@@ -31,7 +31,7 @@ SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "metho
 STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"),   # [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters; seed: one stage 0 for every chain
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
-TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "notebooks", "tasks",
+TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "precision", "notebooks", "tasks",
             "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape")
 CONTROL_KEYS = ("random", "permuted", "unrelated", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
@@ -234,6 +234,7 @@ class Study:
     landscape: dict|None = None # [landscape]: setting, train_task, tasks, grid and thresholds
     four_methods: dict|None = None # [four_methods]: {"pairs": {source: [targets]}}, single-task subspaces that hold fine-tuning too
     controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool}
+    precision: str = "fp32" # the backbone's forward passes: "fp32" or "bf16" autocast (`backbones.Backbone.precision`)
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
 # %% ../nbs/10_study.ipynb #abd853ba
@@ -319,6 +320,11 @@ def _check_top(d:dict, # the parsed TOML
     for k in CAP_KEYS:
         if tasks.get(k) is not None: _check_type(tasks[k], int, f"tasks.{k}", path, text, positive=True)
     return name, backbone, methods, list(seeds), _check_sizes(d.get("sizes", "equal"), methods, path, text), tasks
+
+def _check_precision(p, path, text)->str:
+    "`precision`: the backbone's forward passes, 'fp32' (default) or 'bf16' autocast."
+    if p not in PRECISIONS: raise _fail(path, text, "precision", f"unknown precision {p!r}; use one of {list(PRECISIONS)} (bf16: autocast, faster where the hardware has it)")
+    return p
 
 def _check_sizes(sizes, methods:list, path, text)->str|dict:
     "`sizes`: 'equal', 'paper' or a table of sizes per delta method."
@@ -432,7 +438,8 @@ def parse_study(text:str, # the TOML text of a study
         if "lora" not in methods: raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no LoRA to import into; its methods are {methods}")
     study = Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
                   tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
-                  landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text), text=text)
+                  landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text),
+                  precision=_check_precision(d.get("precision", "fp32"), path, text), text=text)
     for tm in stages["stage0"].get("imported", {}):
         if tm.split("/")[0] not in study.task_names:
             raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
