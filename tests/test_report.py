@@ -1,6 +1,7 @@
 """The rendered report (`udt report`, `report.render_report`), checked the way a reader sees it.
 
-1. A real tiny study (random tiny BERT, three methods, one single-task pair, a random control, a landscape) whose
+1. A real tiny study (random tiny BERT, three methods, one single-task pair over two seeds on one shared stage 0, a random
+   control, a landscape) whose
    learned subspace is in fact random (stage 1 at lr 1e-12 leaves the projections at their random initialisation)
    runs through the step notebooks; `udt report --publish` renders its report, whose verdict for claim 1 must not be
    "supported"; headless Chromium opens the page and every table and figure is checked, and a screenshot is taken
@@ -42,8 +43,10 @@ def check_in_chromium(page:Path, shot:Path, tables:int, figs:int, headings:list[
     assert len(colours) > 100 and white < 0.98, (len(colours), white)      # text, tables and figures, not a blank page
 
 def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_renders(tmp_path):
-    random_learned = TINY_REPORT.replace("[stage1]\nlr = 0.01", "[stage1]\nlr = 1e-12") + "\n[controls]\nrandom = true\n"
-    assert "lr = 1e-12" in random_learned
+    random_learned = (TINY_REPORT.replace("[stage1]\nlr = 0.01", "[stage1]\nlr = 1e-12") + "\n[controls]\nrandom = true\n")
+    random_learned = (random_learned.replace("seeds = [42]", "seeds = [42, 43]").replace("steps = 10", "steps = 10\nseed = 42")   # two chains on one stage 0
+                      .replace("[landscape]\n", "[landscape]\nseeds = [42]\n"))
+    assert "lr = 1e-12" in random_learned and "seed = 42" in random_learned and "seeds = [42, 43]" in random_learned
     (tmp_path/"s.toml").write_text(random_learned)
     r = subprocess.run([str(UDT), "study", "run", str(tmp_path/"s.toml"), "--jobs", "2", "--threads", "1", "--runs", str(tmp_path/"runs")],
                        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=900)
@@ -60,11 +63,14 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
     folder = tmp_path/"runs"/"tiny-report"; res = read_results(folder)
     verdicts = claims(evidence(*study_arms(folder, res)), landscapes(folder, res)).verdict
     assert verdicts.loc[1].tolist() != ["supported"] and verdicts.loc[1].tolist() != [], verdicts   # a random "learned" subspace decides nothing for claim 1
+    assert sorted(res[res.step == "stage0"].seed.unique()) == [42] and sorted(res[res.step == "stage2"].seed.unique()) == [42, 43]
+    assert sorted(study_arms(folder, res)[0].query("kind == 'init'").seed.unique()) == [42, 43]   # each chain paired with the shared stage 0
     html = page.read_text()
     # the claims, Tables 1-2 beside the paper's, baselines, provenance; figures: gains, heatmap, 3 curve figures, 1 landscape
     for text in ("claims, tested", "Table 1: single-task subspace", "Table 2: single-task subspace", "paper: Table 2",
                  "θ_init (untrained start)", "Avg., random subspace", "majority class", "Original-space scores",
-                 "A tiny random BERT", "tiny-bert", "git commit", "transformers", "share of square", "batched speed-up"):
+                 "A tiny random BERT", "tiny-bert", "git commit", "transformers", "share of square", "batched speed-up",
+                 "stage 0 shared", "the intervals hold the spread of stages 1–3 over seeds"):
         assert text in html, text
     assert verdicts.loc[1].iloc[0] in html
     assert "ours: Table 3" not in html and figures(html) == 6

@@ -141,7 +141,8 @@ class FinishedRun:
     def specs(self, bb)->dict:
         "The `DeltaSpec` of each of the run's methods on `bb`'s model, with the run's seed."
         p = self.params
-        return step_specs(bb.model, p["sizes"], p.get("methods") or [p["method"]], p["seed"])
+        seed = p["seed"] if p.get("stage0_seed") is None else p["stage0_seed"]   # θ_init is stage 0's: a shared stage 0's seed
+        return step_specs(bb.model, p["sizes"], p.get("methods") or [p["method"]], seed)
 
 # %% ../nbs/13_steps.ipynb #a3309092
 def _artefact(run:FinishedRun, step:str, name:str)->Path:

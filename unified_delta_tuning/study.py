@@ -428,6 +428,10 @@ def parse_study(text:str, # the TOML text of a study
     land = _check_landscape(d["landscape"], methods, settings, path, text) if "landscape" in d else None
     four = _check_four(d["four_methods"], methods, tasks, path, text) if "four_methods" in d else None
     _check_seeds({**settings, "four_methods": four, "landscape": land}, seeds, path, text)
+    shared = stages["stage0"].get("seed")
+    if shared is not None and land is not None and land.get("seeds", seeds) != [shared]:   # the grid decodes stage-0 solutions with their θ_init
+        raise _fail(path, text, "landscape", f"with [stage0] seed = {shared}, the landscape runs on that seed's chain only (its plane holds the stage-0 "
+                    f"solutions, drawn from θ_init of seed {shared}): set landscape.seeds = [{shared}]" + ("" if shared in seeds else f" and add {shared} to seeds"))
     if "finetune" in methods and four is None:
         raise _fail(path, text, "methods", "fine-tuning joins a subspace only in the four-method setting (the single- and multi-task subspaces hold "
                     "the delta methods, as the paper's Tables 1-4); add [four_methods] pairs = { source = [targets] }, or drop \"finetune\"")
