@@ -28,8 +28,10 @@ def variant(text:str, name:str, precision:str|None)->str:
 def scores(folder:Path)->pd.Series:
     "Every test score of a finished study, labelled by stage, task, source and target."
     rows = result_rows(folder)
-    rows = rows.assign(train_task=rows.train_task.fillna(""), setting=rows.setting.fillna(""))
-    return rows.set_index(["stage", "setting", "train_task", "task", "source", "target"]).test.sort_index()
+    rows = rows.assign(train_task=rows.train_task.fillna(""), setting=rows.setting.fillna(""),
+                       subspace=rows.subspace.fillna("learned") if "subspace" in rows else "learned")
+    rows.loc[rows.stage == 0, "subspace"] = ""
+    return rows.set_index(["stage", "setting", "subspace", "train_task", "task", "source", "target"]).test.sort_index()
 
 
 def main(argv=None):
@@ -57,7 +59,7 @@ def main(argv=None):
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, jobs {a.jobs} × 1 thread", "study": str(a.study),
            "runs": {k: len(read_results(v)) for k, v in folders.items()},
            "run_time_s": wall, "run_time_ratio_bf16_to_fp32": wall["bf16"] / wall["fp32"],
-           "scores": [{"stage": int(i[0]), "setting": i[1], "train_task": i[2], "task": i[3], "source": i[4], "target": i[5],
+           "scores": [{"stage": int(i[0]), "setting": i[1], "subspace": i[2], "train_task": i[3], "task": i[4], "source": i[5], "target": i[6],
                        "fp32": r.fp32, "bf16": r.bf16, "bf16_minus_fp32": r["bf16 - fp32"]} for i, r in s.iterrows()],
            "max_abs_score_difference": float(s["bf16 - fp32"].abs().max()), "mean_abs_score_difference": float(s["bf16 - fp32"].abs().mean()),
            "table_cells_bf16_minus_fp32": cells}
