@@ -174,7 +174,7 @@ def landscapes(study_dir:str|Path, # the study folder
         if not f.is_file(): raise FileNotFoundError(f"{f} is missing although results.csv lists {r.run_id} as done; rerun `udt study run`")
         a = _json(study_dir, r.run_id, AREAS)
         out.append({"run_id": r.run_id, "setting": r.setting, "train_task": r.train_task, "task": r.task, "seed": r.seed,
-                    "frame": pd.read_csv(f).fillna({"anchor": ""}), "areas": pd.DataFrame(a["areas"]), "unit_area": a.get("unit_area"),
+                    "frame": pd.read_csv(f, dtype={"anchor": str}).fillna({"anchor": ""}), "areas": pd.DataFrame(a["areas"]), "unit_area": a.get("unit_area"),
                     "metrics": _json(study_dir, r.run_id, METRICS)})
     return out
 
