@@ -7,8 +7,8 @@ __all__ = ['SCORINGS', 'MINILM', 'SMOLLM2', 'SMOLLM2_GGUF', 'T5_TARGET_PREFIX', 
            'LabelMatching', 'minilm_path', 'cache_dir', 'smollm2_path', 'load_backbone', 'word_tokenizer', 'tiny_t5',
            'tiny_bert', 'redraw_weights', 'random_t5', 'random_bert', 'random_llama', 'random_gpt2', 'EncodedSplit',
            't5_input', 't5_target_ids', 'per_answer_targets', 'encode_split', 'encode_labels', 'make_batch',
-           'train_batches', 'eval_batches', 'mean_pool', 'label_logits', 'task_loss', 'rank_labels_t5', 'generate_t5',
-           'predict_batched', 'evaluate_batched', 'predict', 'evaluate']
+           'train_batches', 'eval_batches', 'mean_pool', 'label_embeddings', 'label_logits', 'task_loss',
+           'rank_labels_t5', 'generate_t5', 'predict_batched', 'evaluate_batched', 'predict', 'evaluate']
 
 # %% ../nbs/03_backbones.ipynb #c10c572b
 from dataclasses import dataclass, field
@@ -380,14 +380,22 @@ def mean_pool(bb:Backbone, # an encoder backbone
     m = attention_mask.unsqueeze(-1).to(h.dtype)
     return (h*m).sum(1)/m.sum(1).clamp(min=1)
 
+def label_embeddings(bb:Backbone, # an encoder backbone (under `use_delta` with k vectors)
+                     task, # a `tasks.Task` with a label set
+                     k:int=1, # vectors in use: the labels run as k copies, copy j under θ[j]
+                    )->torch.Tensor:
+    "The task's labels mean-pooled through the encoder and normalised, under each of the k vectors in use: [k, labels, hidden]."
+    lab = {n: t.to(bb.device) for n, t in encode_labels(bb, task).items()}
+    return F.normalize(mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1)), dim=-1).view(k, len(task.labels), -1)
+
 def label_logits(bb:Backbone, # an encoder backbone
                  task, # a `tasks.Task` with a label set
                  batch:dict, # from `make_batch`
+                 labels:torch.Tensor|None=None, # the labels' embeddings [labels, hidden] under the same θ, if already computed; None: computed here
                 )->torch.Tensor:
     "Encoder label matching: cosine(input, label) / temperature, shape (batch, labels)."
-    lab = {k: v.to(bb.device) for k, v in encode_labels(bb, task).items()}
+    y = label_embeddings(bb, task)[0] if labels is None else labels
     x = F.normalize(mean_pool(bb, batch["input_ids"], batch["attention_mask"]), dim=-1)
-    y = F.normalize(mean_pool(bb, lab["input_ids"], lab["attention_mask"]), dim=-1)
     return x @ y.T / bb.temperature
 
 @patch
@@ -433,16 +441,25 @@ def generate_t5(bb:Backbone, # a T5 backbone
 
 # %% ../nbs/03_backbones.ipynb #9794b602
 @patch
-def rank(self:TextToText, bb:Backbone, task, batch:dict, k:int)->torch.Tensor:
+def rank_context(self:Scoring, bb:Backbone, task, k:int):
+    "What every batch of one prediction pass under k vectors shares (`rank`'s `ctx`): nothing here."
+    return None
+
+@patch
+def rank(self:TextToText, bb:Backbone, task, batch:dict, k:int, ctx=None)->torch.Tensor:
     "[k, b] best label per example of each of the k slices of `batch` (k · b rows)."
     return rank_labels_t5(bb, task, batch).view(k, -1)
 
 @patch
-def rank(self:LabelMatching, bb:Backbone, task, batch:dict, k:int)->torch.Tensor:
-    "[k, b] best-matching label; the labels are embedded under each of the k vectors in use."
-    if k == 1: return label_logits(bb, task, batch).argmax(-1)[None]   # the logits training uses, so exactly their argmax
-    lab = {n: t.to(bb.device) for n, t in encode_labels(bb, task).items()}
-    y = F.normalize(mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1)), dim=-1).view(k, len(task.labels), -1)
+def rank_context(self:LabelMatching, bb:Backbone, task, k:int)->torch.Tensor:
+    "The label embeddings under the k vectors in use: they do not change within a pass, so a pass computes them once."
+    return label_embeddings(bb, task, k)
+
+@patch
+def rank(self:LabelMatching, bb:Backbone, task, batch:dict, k:int, ctx:torch.Tensor|None=None)->torch.Tensor:
+    "[k, b] best-matching label; the labels are embedded under each of the k vectors in use (`ctx`: already, by `rank_context`)."
+    y = label_embeddings(bb, task, k) if ctx is None else ctx
+    if k == 1: return label_logits(bb, task, batch, y[0]).argmax(-1)[None]   # the logits training uses, so exactly their argmax
     x = F.normalize(mean_pool(bb, batch["input_ids"], batch["attention_mask"]), dim=-1).view(k, -1, y.shape[-1])
     return (x @ y.transpose(1, 2)).argmax(-1)
 
@@ -476,9 +493,10 @@ def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec
     "Predicted answers for every example of a split, in the split's order, under each of the K vectors in use."
     mode, sc = _prediction_mode(bb, task, mode), bb.scoring
     preds = [[None] * len(encode_split(bb, task, split)) for _ in range(k)]
+    with bb.autocast(): ctx = sc.rank_context(bb, task, k) if mode == "rank" else None   # the label embeddings of an encoder, once per pass
     for batch in eval_batches(bb, task, split, batch_size):
         rep, b = _repeat(batch, k), len(batch["index"])
-        with bb.autocast(): out = sc.generate(bb, task, rep) if mode == "generate" else [task.labels[i] for i in sc.rank(bb, task, rep, k).flatten().tolist()]
+        with bb.autocast(): out = sc.generate(bb, task, rep) if mode == "generate" else [task.labels[i] for i in sc.rank(bb, task, rep, k, ctx).flatten().tolist()]
         for j in range(k):
             for i, p in zip(batch["index"].tolist(), out[j * b:(j + 1) * b]): preds[j][i] = p
     return preds

@@ -158,7 +158,7 @@ def rank_scores_cached(bb:Backbone, # a decoder-only backbone
     return scores + (lp * creal[:, 1:]).sum(-1).view(B, C)
 
 @patch
-def rank(self:CausalLM, bb:Backbone, task, batch:dict, k:int)->Tensor:
+def rank(self:CausalLM, bb:Backbone, task, batch:dict, k:int, ctx=None)->Tensor:
     "[k, b] best label per example of each of the k slices of `batch` (k · b rows)."
     return rank_scores_cached(bb, task, batch).argmax(-1).view(k, -1)
 

@@ -74,11 +74,12 @@ def step_sizes(model, # the backbone's model
 def step_specs(model, # the backbone's model
                sizes:str|dict, # "equal", "paper" or {method: sizes}
                methods:list[str], # the run's methods
-               seed:int, # the run's seed: it draws every θ_init
+               seed:int, # the run's seed: it draws every θ_init, unless `stage0_seed` is given
+               stage0_seed:int|None=None, # the seed of a stage 0 every chain shares (`[stage0] seed`): θ_init is that stage 0's
               )->dict: # {method: DeltaSpec}
-    "The `DeltaSpec` of each method, θ_init drawn from the run's seed (stage 1 and 2 rebuild the stage-0 specs this way)."
+    "The `DeltaSpec` of each method, θ_init drawn as its stage-0 run drew it (stages 1 and 2 rebuild the stage-0 specs this way)."
     from unified_delta_tuning.deltas import delta_spec
-    s = step_sizes(model, sizes)
+    s, seed = step_sizes(model, sizes), seed if stage0_seed is None else stage0_seed
     return {m: delta_spec(model, m, seed=seed, **s.get(m, {})) for m in methods}
 
 # %% ../nbs/13_steps.ipynb #0d9d47ff
@@ -141,8 +142,7 @@ class FinishedRun:
     def specs(self, bb)->dict:
         "The `DeltaSpec` of each of the run's methods on `bb`'s model, with the run's seed."
         p = self.params
-        seed = p["seed"] if p.get("stage0_seed") is None else p["stage0_seed"]   # θ_init is stage 0's: a shared stage 0's seed
-        return step_specs(bb.model, p["sizes"], p.get("methods") or [p["method"]], seed)
+        return step_specs(bb.model, p["sizes"], p.get("methods") or [p["method"]], p["seed"], p.get("stage0_seed"))
 
 # %% ../nbs/13_steps.ipynb #a3309092
 def _artefact(run:FinishedRun, step:str, name:str)->Path:
