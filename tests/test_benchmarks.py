@@ -25,3 +25,15 @@ def test_gpu_step_tiny(tmp_path):
         for k, v in kinds.items():
             assert v["steps"] == 2 and 0 < v["median_s"] < 60 and math.isfinite(v["real_tokens_per_s"]), (name, k, v)
     assert r["dtype"] == "float32" and r["model"] == "tiny T5" and r["commit"]
+
+
+def test_study_variant_sets_the_variant_in_every_stage():
+    v = _load("study_variant")
+    text = (ROOT/"studies"/"quick.toml").read_text()
+    mb = v.variant(text, "quick-micro_batches", "micro_batches")
+    assert 'name = "quick-micro_batches"' in mb and mb.count("micro_batches = 2") == 3
+    for s in ("stage0", "stage1", "stage2"): assert f"[{s}]\nmicro_batches = 2\n" in mb, s
+    assert v.variant(text, "quick-bf16", "bf16").startswith('precision = "bf16"\n') and v.variant(text, "quick-fp32", None).count("micro_batches") == 0
+    import tomllib
+    assert all(tomllib.loads(mb)[s]["micro_batches"] == 2 for s in ("stage0", "stage1", "stage2"))
+    with pytest.raises(ValueError, match="has 2 of the tables"): v.variant(text.replace("[stage1]", "[stage1x]"), "x", "micro_batches")

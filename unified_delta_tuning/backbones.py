@@ -7,8 +7,9 @@ __all__ = ['SCORINGS', 'MINILM', 'SMOLLM2', 'SMOLLM2_GGUF', 'T5_TARGET_PREFIX', 
            'LabelMatching', 'minilm_path', 'cache_dir', 'smollm2_path', 'load_backbone', 'word_tokenizer', 'tiny_t5',
            'tiny_bert', 'redraw_weights', 'random_t5', 'random_bert', 'random_llama', 'random_gpt2', 'EncodedSplit',
            't5_input', 't5_target_ids', 'per_answer_targets', 'encode_split', 'encode_labels', 'make_batch',
-           'train_batches', 'eval_batches', 'mean_pool', 'label_embeddings', 'label_logits', 'task_loss',
-           'rank_labels_t5', 'generate_t5', 'predict_batched', 'evaluate_batched', 'predict', 'evaluate']
+           'train_batches', 'eval_batches', 'mean_pool', 'label_embeddings', 'length_groups', 'token_mean_in_groups',
+           'pooled_inputs', 'label_logits', 'task_loss', 'rank_labels_t5', 'generate_t5', 'predict_batched',
+           'evaluate_batched', 'predict', 'evaluate']
 
 # %% ../nbs/03_backbones.ipynb #c10c572b
 from dataclasses import dataclass, field
@@ -388,32 +389,66 @@ def label_embeddings(bb:Backbone, # an encoder backbone (under `use_delta` with 
     lab = {n: t.to(bb.device) for n, t in encode_labels(bb, task).items()}
     return F.normalize(mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1)), dim=-1).view(k, len(task.labels), -1)
 
+def length_groups(batch:dict, # from `make_batch`
+                  n:int, # how many groups
+                 )->list[tuple[torch.Tensor, dict]]: # (the batch's rows, their micro-batch) per group
+    "The batch's rows in n groups of similar input length, each micro-batch trimmed to its own longest input (and target)."
+    lens, out = batch["attention_mask"].sum(1), []
+    for rows in torch.argsort(lens, stable=True).tensor_split(n):
+        if not len(rows): continue
+        T, sub = int(lens[rows].max()), {k: v[rows] for k, v in batch.items()}
+        sub["input_ids"], sub["attention_mask"] = sub["input_ids"][:, :T], sub["attention_mask"][:, :T]
+        if "labels" in sub: sub["labels"] = sub["labels"][:, :int((sub["labels"] != -100).sum(1).max())]   # targets are padded on the right
+        out.append((rows, sub))
+    return out
+
+def token_mean_in_groups(loss:Callable[[dict], torch.Tensor], # a micro-batch -> its loss, a mean over its target tokens (labels ≠ −100)
+                         batch:dict, # from `train_batches`
+                         n:int, # micro-batches (`length_groups`)
+                        )->torch.Tensor:
+    "The batch's mean over target tokens from n length-grouped micro-batches: their means weighted by their token counts."
+    parts = [sub for _, sub in length_groups(batch, n)]; w = [int((p["labels"] != -100).sum()) for p in parts]
+    return sum(loss(p) * k for p, k in zip(parts, w)) / sum(w)
+
+def pooled_inputs(bb:Backbone, # an encoder backbone
+                  batch:dict, # from `make_batch`
+                  micro_batches:int=1, # > 1: the encoder runs on this many length-grouped micro-batches (fewer padding tokens)
+                 )->torch.Tensor:
+    "The batch's inputs mean-pooled, in the batch's order."
+    if micro_batches == 1: return mean_pool(bb, batch["input_ids"], batch["attention_mask"])
+    groups = length_groups(batch, micro_batches)
+    x = torch.cat([mean_pool(bb, sub["input_ids"], sub["attention_mask"]) for _, sub in groups])
+    return x[torch.argsort(torch.cat([rows for rows, _ in groups]))]
+
 def label_logits(bb:Backbone, # an encoder backbone
                  task, # a `tasks.Task` with a label set
                  batch:dict, # from `make_batch`
                  labels:torch.Tensor|None=None, # the labels' embeddings [labels, hidden] under the same θ, if already computed; None: computed here
+                 micro_batches:int=1, # the inputs in this many length-grouped micro-batches (`pooled_inputs`)
                 )->torch.Tensor:
     "Encoder label matching: cosine(input, label) / temperature, shape (batch, labels)."
     y = label_embeddings(bb, task)[0] if labels is None else labels
-    x = F.normalize(mean_pool(bb, batch["input_ids"], batch["attention_mask"]), dim=-1)
+    x = F.normalize(pooled_inputs(bb, batch, micro_batches), dim=-1)
     return x @ y.T / bb.temperature
 
 @patch
-def loss(self:TextToText, bb:Backbone, task, batch:dict)->torch.Tensor:
+def loss(self:TextToText, bb:Backbone, task, batch:dict, micro_batches:int=1)->torch.Tensor:
     "T5's token cross-entropy on the target."
+    if micro_batches > 1: return token_mean_in_groups(lambda b: self.loss(bb, task, b), batch, micro_batches)
     return bb.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
 
 @patch
-def loss(self:LabelMatching, bb:Backbone, task, batch:dict)->torch.Tensor:
-    "Cross-entropy of the label-matching logits."
-    return F.cross_entropy(label_logits(bb, task, batch), batch["label_index"])
+def loss(self:LabelMatching, bb:Backbone, task, batch:dict, micro_batches:int=1)->torch.Tensor:
+    "Cross-entropy of the label-matching logits (the labels embedded once, the inputs in `micro_batches`)."
+    return F.cross_entropy(label_logits(bb, task, batch, micro_batches=micro_batches), batch["label_index"])
 
 def task_loss(bb:Backbone, # the backbone
               task, # a `tasks.Task`
               batch:dict, # from `train_batches`
+              micro_batches:int=1, # > 1: the batch runs as this many micro-batches of similar length (`TrainConfig.micro_batches`)
              )->torch.Tensor:
     "The training loss of a batch: T5 target cross-entropy, or encoder label-matching cross-entropy."
-    with bb.autocast(): return bb.scoring.loss(bb, task, batch).float()
+    with bb.autocast(): return bb.scoring.loss(bb, task, batch, micro_batches).float()
 
 # %% ../nbs/03_backbones.ipynb #e57238ae
 @torch.no_grad()

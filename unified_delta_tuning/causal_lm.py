@@ -13,7 +13,7 @@ from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from .backbones import (SCORINGS, Backbone, EncodedSplit, Scoring, TextToText, _pad, encode_labels,
-                                            per_answer_targets, word_tokenizer)
+                                            per_answer_targets, token_mean_in_groups, word_tokenizer)
 from .core import set_seed
 from .families import core_module
 
@@ -91,8 +91,9 @@ def target_logprobs(bb:Backbone, # a decoder-only backbone (under `use_delta` fo
     return torch.zeros(nxt.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)
 
 @patch
-def loss(self:CausalLM, bb:Backbone, task, batch:dict)->Tensor:
+def loss(self:CausalLM, bb:Backbone, task, batch:dict, micro_batches:int=1)->Tensor:
     "The LM cross-entropy of the target tokens, mean over the batch's target tokens."
+    if micro_batches > 1: return token_mean_in_groups(lambda b: self.loss(bb, task, b), batch, micro_batches)
     ids, mask, labels = join_targets(batch["input_ids"], batch["attention_mask"], batch["labels"], bb.tokenizer.pad_token_id)
     return -target_logprobs(bb, ids, mask, labels).sum() / (labels != -100).sum()
 

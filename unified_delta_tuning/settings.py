@@ -30,10 +30,12 @@ class TrainConfig:
     eval_batch_size: int = 64 # examples per forward pass at evaluation
     mode: str|None = None # T5 prediction mode ("rank"/"generate"); None: rank with a label set
     progress: bool = True # show a progress bar
+    micro_batches: int = 1 # run each training batch as this many micro-batches of similar length, each padded to its own longest: fewer padding tokens, the same loss up to float rounding
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
         for k in ("lr", "batch_size", "steps", "eval_every"):
             if not getattr(self, k) > 0: raise ValueError(f"TrainConfig.{k} must be positive, got {getattr(self, k)!r}")
+        if not 1 <= self.micro_batches <= self.batch_size: raise ValueError(f"TrainConfig.micro_batches must be between 1 and batch_size ({self.batch_size}), got {self.micro_batches!r}")
 
 # %% ../nbs/00a_settings.ipynb #76affe1c
 UP_KINDS = ("linear", "mlp") # up-projections: the authors' code, the paper's text

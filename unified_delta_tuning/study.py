@@ -116,7 +116,10 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
         elif k == "lrs":
             if not _check_type(v, list, key, path, text): raise _fail(path, text, key, "give at least one learning rate, e.g. lrs = [1e-2, 5e-2]")
             for x in v: _check_type(x, float, key, path, text, positive=True)
-        else: _check_type(v, int, key, path, text, positive=True)  # batch_size, steps, eval_every, y, n_points, group_size, caps
+        else: _check_type(v, int, key, path, text, positive=True)  # batch_size, steps, eval_every, micro_batches, y, n_points, group_size, caps
+    if d.get("micro_batches", 1) > d.get("batch_size", TrainConfig.batch_size):
+        raise _fail(path, text, prefix + "micro_batches", f"{d['micro_batches']} micro-batches of a batch of {d.get('batch_size', TrainConfig.batch_size)} leave some empty; "
+                    "use at most batch_size (2 is the measured choice, `benchmarks/length_groups.json`)")
     if stage == "stage1":
         try: SubspaceConfig(**{k: v for k, v in d.items() if k in SUBSPACE_KEYS})
         except (TypeError, ValueError) as e: raise _fail(path, text, prefix[:-1], str(e)) from None

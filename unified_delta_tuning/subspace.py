@@ -140,6 +140,7 @@ def subspace_loss(bb:Backbone, sub:Subspace, task, batch:dict, # backbone, proje
                   weights:torch.Tensor, # interpolation weights, in `sub.methods` order
                   ra:float, # weight of the reconstruction term
                   recon:str="code", # "code" (authors: own code, ‖·‖₂) or "paper" (interpolated code, ‖·‖²)
+                  micro_batches:int=1, # the batch in this many length-grouped micro-batches (`TrainConfig.micro_batches`)
                  )->tuple[torch.Tensor, dict]: # the loss, and its parts as floats
     "The stage-1 loss of one batch: ra · reconstruction + the task loss of every method at one interpolated code."
     if recon not in RECONS: raise ValueError(f"unknown reconstruction {recon!r}; use one of {RECONS}")
@@ -149,7 +150,7 @@ def subspace_loss(bb:Backbone, sub:Subspace, task, batch:dict, # backbone, proje
     else: dist = sum(torch.linalg.vector_norm(deltas[m].to(codes[m]) - sub.up_project(m, mixed)) ** 2 for m in sub.methods)
     ce = {}
     for m in sub.methods:
-        with use_delta(bb.model, sub.specs[m], sub.decode(m, mixed)): ce[m] = task_loss(bb, task, batch)
+        with use_delta(bb.model, sub.specs[m], sub.decode(m, mixed)): ce[m] = task_loss(bb, task, batch, micro_batches)
     loss = ra * dist + sum(ce.values())
     return loss, {"recon": dist.item(), **{f"ce_{m}": v.item() for m, v in ce.items()}}
 
@@ -255,14 +256,14 @@ def _mean(rows, key="score", **where)->float:
     return sum(xs) / len(xs)
 
 # %% ../nbs/06_subspace.ipynb #67323781
-def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dict, g:torch.Generator, n_groups:int, scfg:SubspaceConfig, where:str)->dict:
+def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dict, g:torch.Generator, n_groups:int, scfg:SubspaceConfig, micro_batches:int, where:str)->dict:
     "Back-propagate one step's groups (each: a task, one solution per method, an interpolation); return the mean loss parts."
     parts = {}
     for _ in range(n_groups):
         t = tasks[int(torch.randint(len(tasks), (1,), generator=g))]
         deltas = {m: pool[t.name][m][int(torch.randint(len(pool[t.name][m]), (1,), generator=g))] for m in sub.methods}
         w = interpolation_weights(len(sub.methods), scfg.weighting, g)
-        loss, p = subspace_loss(bb, sub, t, next(streams[t.name]), deltas, w, scfg.ra, scfg.recon)
+        loss, p = subspace_loss(bb, sub, t, next(streams[t.name]), deltas, w, scfg.ra, scfg.recon, micro_batches)
         if not torch.isfinite(loss): raise FloatingPointError(f"the stage-1 loss became {loss.item()} {where}")
         (loss / n_groups).backward()
         for k, v in {"loss": loss.item(), **p}.items(): parts[k] = parts.get(k, 0.0) + v / n_groups
@@ -293,7 +294,7 @@ def train_subspace(bb:Backbone, # the frozen backbone
     progress = Progress(desc or f"stage 1 on {'+'.join(t.name for t in tasks[:3])}", cfg.steps)   # read by a study's runner (`core.Progress`)
     for step in bar:
         opt.zero_grad(set_to_none=True)
-        run.append(_subspace_step(bb, sub, tasks, pool, streams, g, n_groups, scfg, f"at step {step}; lower the learning rate (now {cfg.lr}) or ra (now {scfg.ra})"))
+        run.append(_subspace_step(bb, sub, tasks, pool, streams, g, n_groups, scfg, cfg.micro_batches, f"at step {step}; lower the learning rate (now {cfg.lr}) or ra (now {scfg.ra})"))
         average_gradients(sub.parameters()); opt.step()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             rows = score_points(bb, sub, tasks, pool, points, "dev", cfg)

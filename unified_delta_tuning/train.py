@@ -73,7 +73,7 @@ def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the met
     progress = Progress(desc or f"{spec.method} on {task.name}", cfg.steps)   # read by a study's runner (`core.Progress`)
     for step in bar:
         batch = next(batches)
-        with use_delta(bb.model, spec, make_theta(params)): loss = task_loss(bb, task, batch)
+        with use_delta(bb.model, spec, make_theta(params)): loss = task_loss(bb, task, batch, cfg.micro_batches)
         if not torch.isfinite(loss): raise FloatingPointError(f"training diverged: the loss became {loss.item()} at step {step}; {_lower_lr(cfg)}")
         opt.zero_grad(set_to_none=True); loss.backward(); average_gradients(params); opt.step(); run_loss.append(loss.item())
         if step == 1: start_loss = run_loss[0]
