@@ -15,6 +15,8 @@ after the other with the same jobs and threads. It then sets every test score of
 to `benchmarks/<variant>_study.json`.
 
     PYTHONPATH=. python benchmarks/study_variant.py bf16|micro_batches [--study studies/quick.toml] [--runs runs] [--jobs 2]
+    PYTHONPATH=. python benchmarks/study_variant.py micro_batches --study studies/default.toml --base-name default --only stage0 \\
+        --out benchmarks/micro_batches_default_stage0.json   # against the published default study's own stage-0 runs
 """
 import argparse, datetime, json, os, platform, re, subprocess, tempfile
 from pathlib import Path
@@ -23,7 +25,7 @@ import pandas as pd
 
 from unified_delta_tuning.results import paper_tables, read_results, result_rows
 from unified_delta_tuning.runner import run_study
-from unified_delta_tuning.study import load_study
+from unified_delta_tuning.study import STEPS, load_study
 
 
 VARIANTS = {"bf16": ('precision = "bf16"', None),   # (a top-level line, a line for each [stageN] table)
@@ -42,12 +44,12 @@ def variant(text:str, name:str, kind:str|None)->str:
 
 
 def scores(folder:Path)->pd.Series:
-    "Every test score of a finished study, labelled by stage, task, source and target."
+    "Every test score of a finished study, labelled by stage, task, source, target and seed (a shared stage 0 once per chain)."
     rows = result_rows(folder)
     rows = rows.assign(train_task=rows.train_task.fillna(""), setting=rows.setting.fillna(""),
                        subspace=rows.subspace.fillna("learned") if "subspace" in rows else "learned")
     rows.loc[rows.stage == 0, "subspace"] = ""
-    return rows.set_index(["stage", "setting", "subspace", "train_task", "task", "source", "target"]).test.sort_index()
+    return rows.set_index(["stage", "setting", "subspace", "train_task", "task", "source", "target", "seed"]).test.sort_index()
 
 
 def main(argv=None):
@@ -55,6 +57,8 @@ def main(argv=None):
     p.add_argument("variant", choices=list(VARIANTS))
     p.add_argument("--study", default="studies/quick.toml"); p.add_argument("--runs", default="runs"); p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", help="default: benchmarks/<variant>_study.json")
+    p.add_argument("--only", choices=list(STEPS), help="run and compare only this step (the variant's other steps are not run)")
+    p.add_argument("--base-name", help="the as-written study's folder name under --runs (default: <name>-fp32); the study's own name reuses its runs")
     a = p.parse_args(argv)
     out_path = Path(a.out) if a.out else Path(__file__).with_name(f"{a.variant}_study.json")
     arms = ("fp32", a.variant)
@@ -62,13 +66,15 @@ def main(argv=None):
     folders, wall = {}, {}
     with tempfile.TemporaryDirectory(dir=src.parent) as tmp:   # beside the original, so its relative paths hold
         for arm in arms:
-            name = f"{base.name}-{arm}"
+            name = (a.base_name or f"{base.name}-{arm}") if arm == "fp32" else f"{base.name}-{arm}"
             f = Path(tmp)/f"{name}.toml"; f.write_text(variant(src.read_text(), name, None if arm == "fp32" else arm))
-            run_study(f, runs_root=a.runs, jobs=a.jobs, threads=1, progress_every=None)
+            run_study(f, runs_root=a.runs, jobs=a.jobs, threads=1, only=a.only, progress_every=None)
             folders[arm] = Path(a.runs)/name
+    done = {}
     for k, folder in folders.items():
-        res = read_results(folder); wall[k] = float(res[res.state == "done"].wall_time.sum())
-    s = pd.DataFrame({k: scores(v) for k, v in folders.items()})
+        res = read_results(folder); done[k] = res[(res.state == "done") & ((res.step == a.only) if a.only else True)]
+        wall[k] = float(done[k].wall_time.sum())
+    s = pd.DataFrame({k: scores(v) for k, v in folders.items()}).dropna()   # with --only: the scores both arms have
     base, var = arms; s["difference"] = s[var] - s[base]
     tables = {k: paper_tables(result_rows(v)) for k, v in folders.items()}
     cells = {n: {str(c): {str(i): v for i, v in col.items()} for c, col in (tables[var][n] - tables[base][n]).round(2).to_dict().items()}
@@ -77,9 +83,9 @@ def main(argv=None):
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, jobs {a.jobs} × 1 thread", "study": str(a.study),
-           "runs": {k: len(read_results(v)) for k, v in folders.items()},
+           "only": a.only, "runs": {k: len(v) for k, v in done.items()},
            "run_time_s": wall, "run_time_ratio": wall[var] / wall[base],
-           "scores": [{"stage": int(i[0]), "setting": i[1], "subspace": i[2], "train_task": i[3], "task": i[4], "source": i[5], "target": i[6],
+           "scores": [{"stage": int(i[0]), "setting": i[1], "subspace": i[2], "train_task": i[3], "task": i[4], "source": i[5], "target": i[6], "seed": int(i[7]),
                        base: r[base], var: r[var], "difference": r["difference"]} for i, r in s.iterrows()],
            "max_abs_score_difference": float(s["difference"].abs().max()), "mean_abs_score_difference": float(s["difference"].abs().mean()),
            "table_cells_difference": cells}
