@@ -11,7 +11,7 @@ This runs one study file (default: studies/quick.toml) twice under `--runs` (def
 as the variant, as two studies named `<name>-fp32` and `<name>-<variant>` (the variant's runs have their own ids), one
 after the other with the same jobs and threads. It then sets every test score of the two side by side (stage 0,
 θ_init, stage 2 and the stage-3 transfers), the cells of the paper's tables, and the run time summed from each
-`results.csv`. A finished study is not run again, so a second call only recomputes the comparison. The result goes
+`results.csv`; for a whole study also the paper's claims with their verdicts under each arm. A finished study is not run again, so a second call only recomputes the comparison. The result goes
 to `benchmarks/<variant>_study.json`.
 
     PYTHONPATH=. python benchmarks/study_variant.py bf16|micro_batches [--study studies/quick.toml] [--runs runs] [--jobs 2]
@@ -52,12 +52,21 @@ def scores(folder:Path)->pd.Series:
     return rows.set_index(["stage", "setting", "subspace", "train_task", "task", "source", "target", "seed"]).test.sort_index()
 
 
+def claim_rows(folder:Path)->list[dict]:
+    "The claims table of a finished study (`evidence.claims`): each claim's evidence, numbers and verdict."
+    from unified_delta_tuning.evidence import claims, evidence, study_arms
+    from unified_delta_tuning.results import landscapes
+    res = read_results(folder)
+    return json.loads(claims(evidence(*study_arms(folder, res)), landscapes(folder, res)).reset_index().to_json(orient="records"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("variant", choices=list(VARIANTS))
     p.add_argument("--study", default="studies/quick.toml"); p.add_argument("--runs", default="runs"); p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", help="default: benchmarks/<variant>_study.json")
     p.add_argument("--only", choices=list(STEPS), help="run and compare only this step (the variant's other steps are not run)")
+    p.add_argument("--compare-only", action="store_true", help="run nothing: compare the runs both arms have finished")
     p.add_argument("--base-name", help="the as-written study's folder name under --runs (default: <name>-fp32); the study's own name reuses its runs")
     a = p.parse_args(argv)
     out_path = Path(a.out) if a.out else Path(__file__).with_name(f"{a.variant}_study.json")
@@ -68,12 +77,14 @@ def main(argv=None):
         for arm in arms:
             name = (a.base_name or f"{base.name}-{arm}") if arm == "fp32" else f"{base.name}-{arm}"
             f = Path(tmp)/f"{name}.toml"; f.write_text(variant(src.read_text(), name, None if arm == "fp32" else arm))
-            run_study(f, runs_root=a.runs, jobs=a.jobs, threads=1, only=a.only, progress_every=None)
+            if not a.compare_only: run_study(f, runs_root=a.runs, jobs=a.jobs, threads=1, only=a.only, progress_every=None)
             folders[arm] = Path(a.runs)/name
     done = {}
     for k, folder in folders.items():
         res = read_results(folder); done[k] = res[(res.state == "done") & ((res.step == a.only) if a.only else True)]
-        wall[k] = float(done[k].wall_time.sum())
+    counts = {k: v.step.value_counts() for k, v in done.items()}   # run time over the steps both arms have finished whole
+    steps = [st for st in STEPS if counts[arms[0]].get(st, 0) and counts[arms[0]].get(st, 0) == counts[arms[1]].get(st, 0)]
+    for k in done: done[k] = done[k][done[k].step.isin(steps)]; wall[k] = float(done[k].wall_time.sum())
     s = pd.DataFrame({k: scores(v) for k, v in folders.items()}).dropna()   # with --only: the scores both arms have
     base, var = arms; s["difference"] = s[var] - s[base]
     tables = {k: paper_tables(result_rows(v)) for k, v in folders.items()}
@@ -83,12 +94,14 @@ def main(argv=None):
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, jobs {a.jobs} × 1 thread", "study": str(a.study),
-           "only": a.only, "runs": {k: len(v) for k, v in done.items()},
+           "only": a.only, "steps_timed": steps, "runs": {k: len(v) for k, v in done.items()},
            "run_time_s": wall, "run_time_ratio": wall[var] / wall[base],
            "scores": [{"stage": int(i[0]), "setting": i[1], "subspace": i[2], "train_task": i[3], "task": i[4], "source": i[5], "target": i[6], "seed": int(i[7]),
                        base: r[base], var: r[var], "difference": r["difference"]} for i, r in s.iterrows()],
            "max_abs_score_difference": float(s["difference"].abs().max()), "mean_abs_score_difference": float(s["difference"].abs().mean()),
            "table_cells_difference": cells}
+    if not a.only:   # the paper's claims, as the report computes them, under each arm
+        out["claims"] = {k: claim_rows(v) for k, v in folders.items()}
     out_path.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print(s.round(4).to_string()); print(json.dumps({k: out[k] for k in ("run_time_s", "run_time_ratio", "max_abs_score_difference", "mean_abs_score_difference")}))
     return out
