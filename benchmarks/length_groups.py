@@ -16,18 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from unified_delta_tuning.backbones import label_embeddings, load_backbone, mean_pool, train_batches
+from unified_delta_tuning.backbones import label_embeddings, load_backbone, pooled_inputs, train_batches
 from unified_delta_tuning.deltas import delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.tasks import load_task
-
-
-def pooled(bb, ids, mask, groups:int)->torch.Tensor:
-    "Mean-pooled inputs, the batch run as `groups` micro-batches of similar length (each trimmed to its longest), in the batch's order."
-    if groups == 1: return mean_pool(bb, ids, mask)
-    lens = mask.sum(1); order = torch.argsort(lens, stable=True); parts, rows = [], []
-    for c in order.tensor_split(groups):
-        T = int(lens[c].max()); parts.append(mean_pool(bb, ids[c, :T], mask[c, :T])); rows.append(c)
-    return torch.cat(parts)[torch.argsort(torch.cat(rows))]
 
 
 def step(bb, task, spec, theta, batch, groups:int)->tuple[float, torch.Tensor, torch.Tensor]:
@@ -35,7 +26,7 @@ def step(bb, task, spec, theta, batch, groups:int)->tuple[float, torch.Tensor, t
     th = theta.clone().requires_grad_(True); start = time.perf_counter()
     with use_delta(bb.model, spec, th):
         y = label_embeddings(bb, task)[0]
-        x = F.normalize(pooled(bb, batch["input_ids"], batch["attention_mask"], groups), dim=-1)
+        x = F.normalize(pooled_inputs(bb, batch, groups), dim=-1)   # the package's own micro-batching (`backbones.length_groups`)
         loss = F.cross_entropy(x @ y.T / bb.temperature, batch["label_index"])
     loss.backward()
     return time.perf_counter() - start, loss.detach(), th.grad
