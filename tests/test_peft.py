@@ -35,6 +35,11 @@ def _out(model):
         return out.logits if hasattr(out, "logits") else out.last_hidden_state
 
 
+# Our forward against PEFT's, both in float64: each op rounds by ε = 1.1e-16, a dot product of n ≤ 128 terms by n·ε, a tiny
+# model's forward chains a few dozen matmuls: ~1e-12 of the output's scale at worst. 1e-9 leaves margin and is 1e8 times below
+# what a real mistake (a lost α/r, a transposed tensor) moves the output by, > 0.1. (float32 rounding, ~1e-5, moves with versions.)
+F64_TOL = 1e-9
+
 def _noisy(spec, seed=0, std=0.1):
     return spec.init + torch.randn(spec.D, generator=torch.Generator().manual_seed(seed)) * std
 
@@ -45,12 +50,14 @@ def test_peft_loads_our_lora_with_our_outputs(family, t5_model, bert_model, tmp_
     spec = delta_spec(model, "lora", r=4, alpha=8)
     theta = _noisy(spec, std=0.5)
     folder = export_peft(model, spec, theta, tmp_path/"a", base_model=f"random-{family}")
+    assert torch.equal(import_peft(folder, model, spec, [f"random-{family}"]), theta)
+    model = copy.deepcopy(model).double()   # θ is float32 like the file, exact in float64: only the forwards' rounding differs
     with use_delta(model, spec, theta): ours = _out(model)
     pm = PeftModel.from_pretrained(copy.deepcopy(model), folder)
     theirs = _out(pm); merged = _out(pm.merge_and_unload())
     assert (ours - _out(model)).abs().max() > 0.1   # the LoRA matters, so agreement means something
-    assert (ours - theirs).abs().max() < 1e-4 and (ours - merged).abs().max() < 1e-4
-    assert torch.equal(import_peft(folder, model, spec, [f"random-{family}"]), theta)
+    tol = F64_TOL * ours.abs().max()
+    assert (ours - theirs).abs().max() < tol and (ours - merged).abs().max() < tol
 
 
 def test_gpt2_lora_is_refused_with_the_reason(tmp_path):
@@ -130,9 +137,10 @@ def test_udt_export_and_import(runs, tmp_path):
         assert prov["run"] == run.name and prov["method"] == "lora" and json.loads((out/ADAPTER_CONFIG).read_text())["base_model_name_or_path"] == "tiny-bert"
         theta = import_peft(out, bb.model, specs["lora"], ["tiny-bert"])
         if run == runs["s0"]: assert torch.equal(theta, runs["theta"])
-        with use_delta(bb.model, specs["lora"], theta), torch.no_grad(): ours = bb.model(**ids).last_hidden_state
-        theirs = PeftModel.from_pretrained(copy.deepcopy(bb.model), out)(**ids).last_hidden_state
-        assert (ours - theirs).abs().max() < 1e-4 and (ours - bb.model(**ids).last_hidden_state).abs().max() > 0.1
+        model = copy.deepcopy(bb.model).double()   # float64: only the forwards' rounding differs (see F64_TOL)
+        with use_delta(model, specs["lora"], theta), torch.no_grad(): ours = model(**ids).last_hidden_state
+        theirs = PeftModel.from_pretrained(copy.deepcopy(model), out)(**ids).last_hidden_state
+        assert (ours - theirs).abs().max() < F64_TOL * ours.abs().max() and (ours - model(**ids).last_hidden_state).abs().max() > 0.1
     main(["export", str(runs["s2"]), str(tmp_path/"native"), "--format", "native"])   # the run's source method, Adapter
     spec, theta, meta = load_native(tmp_path/"native", bb.model)
     assert spec == specs["adapter"] and meta["run"] == runs["s2"].name
