@@ -191,3 +191,48 @@ def test_read_only_runs_folder_gives_one_paragraph(fake_study, tmp_path, monkeyp
     assert line.startswith("udt study: error: cannot run study 'fake': cannot write") and "\n" not in line, line
     assert "Permission denied" in line and "is not writable: make it writable" in line and "--runs" in line, line
     assert not [p for p in ro.rglob("*") if p.is_dir() and p.name != "fake"]                # no run started
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 23: sources that cannot hang a dry run, label sets that cannot be classification tasks, and weak inputs
+
+OWN = '''name = "{name}"
+backbone = "tiny-bert"
+methods = ["adapter", "lora"]
+seeds = {seeds}
+
+[tasks.mine]
+source = "{source}"
+
+[stage0]
+steps = 2
+
+[single_task.pairs]
+{pairs}
+'''
+
+def _own_study(tmp_path, source, name="own", seeds="[42]", pairs='sms = ["mine"]'):
+    f = tmp_path/f"{name[:40]}.toml"
+    f.write_text(OWN.format(name=name, seeds=seeds, source=source, pairs=pairs))
+    return f
+
+def _udt(*args, timeout=60)->subprocess.CompletedProcess:
+    return subprocess.run([str(UDT), *map(str, args)], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+def test_dry_run_refuses_a_pipe_a_device_and_a_loop_without_reading_them(tmp_path):
+    os.mkfifo(tmp_path/"pipe.csv")                                                         # reading it would wait forever
+    (tmp_path/"a.csv").symlink_to(tmp_path/"b.csv"); (tmp_path/"b.csv").symlink_to(tmp_path/"a.csv")
+    for source, says in ((tmp_path/"pipe.csv", "pipe.csv is a named pipe (FIFO): reading it would wait for a writer, not a regular file"),
+                         ("/dev/zero", "/dev/zero is a character device: reading it may never end, not a regular file"),
+                         (tmp_path/"a.csv", "a.csv is a symbolic link loop"), (tmp_path, f"{tmp_path} is a folder")):
+        r = _udt("study", "run", _own_study(tmp_path, source), "--dry-run", "--runs", tmp_path/"runs")   # (a hang times out)
+        assert r.returncode == 2 and "missing inputs (1):" in r.stdout and says in r.stdout, (source, r.returncode, r.stdout[-800:], r.stderr[-800:])
+
+def test_a_binary_study_file_a_study_link_loop_and_a_pipe_are_named(tmp_path):
+    (tmp_path/"bin.toml").write_bytes(b"name = \"x\"\n\xff\xfe\x00binary")
+    (tmp_path/"l1.toml").symlink_to(tmp_path/"l2.toml"); (tmp_path/"l2.toml").symlink_to(tmp_path/"l1.toml")
+    os.mkfifo(tmp_path/"pipe.toml")
+    for f, says in (("bin.toml", "bin.toml: byte 0xff at offset 11 is not UTF-8, so this is not a study file"),
+                    ("l1.toml", "l1.toml is a symbolic link loop"), ("pipe.toml", "pipe.toml is a named pipe (FIFO)")):
+        for cmd in (("study", "run", tmp_path/f, "--dry-run"), ("study", "status", tmp_path/f)):
+            r = _udt(*cmd, "--runs", tmp_path/"runs")
+            assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)

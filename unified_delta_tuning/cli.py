@@ -73,6 +73,9 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
     if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
                   progress_every=args.progress_every or None, nproc=args.nproc)
+    if args.dry_run and t.attrs.get("missing"):   # as the real run would: it stops before any run
+        print(f"udt study: error: {len(t.attrs['missing'])} missing input(s), listed above; `udt study run` would stop before any run", file=sys.stderr)
+        sys.exit(2)
     sel = t if args.only is None else t[t.step == args.only]
     if not args.dry_run and sel.state.isin(["failed", "blocked"]).any():
         bad = sel[sel.state.isin(["failed", "blocked"])]

@@ -20,6 +20,7 @@ from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLA
                                        experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table)
 from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
+from .tasks import check_source
 
 # %% ../nbs/12_runner.ipynb #d81ee1c9
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -282,11 +283,22 @@ def _threads_warning(jobs:int, threads:int)->str|None:
             f"and each is slower (the scores do not change); use --threads {max(1, cores // jobs)} or fewer --jobs")
 
 # %% ../nbs/12_runner.ipynb #fc59eae8
+def _load(study:Study|str|Path, # a study or its file
+         )->Study:
+    "A study, its file checked before it is read (a pipe, a device, a folder or a link loop is named as such) and an undecodable byte named with the file."
+    if isinstance(study, Study): return study
+    path = Path(study)
+    if os.path.lexists(path): check_source(path, fix="give the path of a .toml study file")
+    try: return load_study(path)
+    except UnicodeDecodeError as e:
+        raise StudyError(f"{path}: byte 0x{e.object[e.start]:02x} at offset {e.start} is not UTF-8, so this is not a study file (TOML text); "
+                         "give the path of a .toml study file") from None
+
 def study_status(study:Study|str|Path, # a study or its file
                  runs_root:str|Path="runs", # the folder holding `<study name>/`
                 )->pd.DataFrame:
     "The plan with each run's state on disk (`running` while a runner holds the study; `blocked` behind a failed run), wall time and error."
-    study = study if isinstance(study, Study) else load_study(study)
+    study = _load(study)
     runs, root = plan_runs(study), Path(runs_root)/study.name
     t = run_table(runs)
     live = _study_running(root)   # while a runner works, a folder without a marker is a run in progress
@@ -386,13 +398,13 @@ def run_study(study:Study|str|Path, # a study or its file
               nproc:int=1, # > 1: stage-0 and stage-1 runs train in this many processes under `torchrun` (`05a_distributed`)
              )->pd.DataFrame: # the plan with each run's final state
     "Run every unfinished run of a study in dependency order, then rebuild `results.csv`."
-    study = study if isinstance(study, Study) else load_study(study)
+    study = _load(study)
     if only is not None and only not in STEPS: raise StudyError(f"unknown step {only!r}; use one of {', '.join(STEPS)}")
     if jobs < 1: raise ValueError(f"jobs must be at least 1, got {jobs}")
     if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}")
     runs, root = plan_runs(study), Path(runs_root)/study.name
     table, problems = study_status(study, runs_root), missing_inputs(study)
-    if dry_run: _dry_run(study, table, problems, root, log); return table
+    if dry_run: _dry_run(study, table, problems, root, log); table.attrs["missing"] = problems; return table   # `udt` exits 2 on any
     if problems: raise StudyError(f"cannot start {study.name!r}: {len(problems)} missing input(s):\n  " + "\n  ".join(problems))
     threads, state = run_threads(jobs, threads), dict(zip(table.run, table.state))
     pending = [r for r in runs if (only is None or r.step == only) and state[r.id] != "done"]

@@ -4,15 +4,15 @@
 
 # %% auto #0
 __all__ = ['SPLITS', 'MAX_DEV', 'MAX_TEST', 'DATA_PACKAGES', 'TREC_COARSE', 'TREC_FINE', 'OFFLINE_TASKS', 'TABLE_SUFFIXES',
-           'TASK_SPEC_KEYS', 'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS', 'PAPER_UNSEEN_TASKS',
+           'MAX_SOURCE_GB', 'TASK_SPEC_KEYS', 'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS', 'PAPER_UNSEEN_TASKS',
            'PAPER_MULTITASK_TEST_TASKS', 'PAPER_TASK_TITLES', 'Example', 'Task', 'stratified_order', 'dedupe_examples',
            'dedupe_report', 'default_split_sizes', 'split_examples', 'cap_examples', 'task_from_examples',
-           'package_data_path', 'OfflineTask', 'UnknownTaskError', 'load_task', 'read_crossfit_split', 'crossfit_task',
-           'check_task_folder', 'table_task', 'is_crossfit_folder', 'spec_task', 'majority_answer', 'task_table',
-           'task_hash', 'task_identity']
+           'package_data_path', 'OfflineTask', 'UnknownTaskError', 'load_task', 'max_source_bytes', 'check_source',
+           'read_source_bytes', 'read_crossfit_split', 'crossfit_task', 'check_task_folder', 'table_task',
+           'is_crossfit_folder', 'spec_task', 'majority_answer', 'task_table', 'task_hash', 'task_identity']
 
 # %% ../nbs/01_tasks.ipynb #ff28391d
-import csv, hashlib, importlib.util, json, re
+import csv, errno, hashlib, importlib.util, json, os, re, stat
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -325,6 +325,54 @@ def load_task(name:str, # an offline task (see `OFFLINE_TASKS`), the path of a C
     for s, n in zip(SPLITS, (max_train, max_dev, max_test)): setattr(task, s, cap_examples(task.split(s), n, seed))
     return task
 
+# %% ../nbs/01_tasks.ipynb #da3ac99e
+TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")  # files `table_task` reads (a header line, one row per example)
+MAX_SOURCE_GB = 2.0  # the default bound on a task file's size, in GiB; the environment variable UDT_MAX_SOURCE_GB overrides it
+
+def max_source_bytes()->int:
+    "The most bytes a task file may hold: `$UDT_MAX_SOURCE_GB` GiB when it is set, else `MAX_SOURCE_GB`."
+    raw = os.environ.get("UDT_MAX_SOURCE_GB", "").strip()
+    try: gb = float(raw) if raw else MAX_SOURCE_GB
+    except ValueError: raise ValueError(f"UDT_MAX_SOURCE_GB={raw!r} is not a number of GiB; set it to one (e.g. 8) or unset it") from None
+    if not gb > 0: raise ValueError(f"UDT_MAX_SOURCE_GB={raw!r} must be a positive number of GiB")
+    return int(gb * 2**30)
+
+def _kind(mode:int)->str:
+    "What a non-regular file is, in words."
+    return ("a named pipe (FIFO): reading it would wait for a writer" if stat.S_ISFIFO(mode) else
+            "a character device: reading it may never end" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file")
+
+def check_source(path:str|Path, # a task file (or folder, where `folder` allows one)
+                 folder:bool=False, # whether a folder is accepted (a saved dataset or a CrossFit folder)
+                 fix:str|None=None, # what to do about a path that is not a regular file; None: the advice for a task file
+                )->os.stat_result: # its status, taken once
+    "Refuse, before any read, a path that does not exist, loops, is not a regular file (or folder) or is larger than `max_source_bytes()`."
+    path = Path(path)
+    try: st = path.stat()   # follows links: the status of what would be read
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ValueError(f"{path} is a symbolic link loop (its links point at each other, never at a file); point it at the file") from None
+        if path.is_symlink(): raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; fix the link") from None
+        if e.errno == errno.ENOENT: raise FileNotFoundError(f"{path} does not exist; give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved with `save_to_disk`") from None
+        raise
+    if stat.S_ISDIR(st.st_mode) and folder: return st
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path} is {_kind(st.st_mode)}, not a regular file; " + (fix or f"copy the examples into a {'/'.join(TABLE_SUFFIXES)} file and point to it"))
+    if st.st_size > (limit := max_source_bytes()):
+        raise ValueError(f"{path} is {st.st_size / 2**30:.2f} GiB, more than the {limit / 2**30:g} GiB a task file may be: take a sample of its "
+                         f"rows (e.g. `head -n 1000001 FILE > sample.csv`) or raise the bound with UDT_MAX_SOURCE_GB=<GiB>")
+    return st
+
+def read_source_bytes(path:str|Path, # a task file
+                     )->bytes:
+    "The bytes of a task file, checked first (`check_source`) and read no further than the bound (a file that grows is refused too)."
+    check_source(path)
+    limit = max_source_bytes()
+    with open(path, "rb") as f: raw = f.read(limit + 1)
+    if len(raw) > limit: raise ValueError(f"{path} holds more than the {limit / 2**30:g} GiB a task file may be: take a sample of its rows or raise UDT_MAX_SOURCE_GB")
+    return raw
+
 # %% ../nbs/01_tasks.ipynb #3379f083
 def _task_text(path:Path, # a task file
                encoding:str, # its encoding
@@ -332,7 +380,7 @@ def _task_text(path:Path, # a task file
                empty:str, # what to do about an empty file
               )->str:
     "The text of a task file; an undecodable byte or an empty file is a `ValueError` naming the file, the line and the fix."
-    raw = Path(path).read_bytes()
+    raw = read_source_bytes(path)
     try: text = raw.decode(encoding)
     except UnicodeDecodeError as e:
         line, col = raw.count(b"\n", 0, e.start) + 1, e.start - raw.rfind(b"\n", 0, e.start)
@@ -367,7 +415,7 @@ def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_
     "One task folder of the authors' CrossFit data as a `Task`, with its own splits."
     folder = Path(folder); name = name or folder.name
     files = {s: folder/f"{name}_{s}.tsv" for s in SPLITS}
-    missing = [f.name for f in files.values() if not f.is_file()]
+    missing = [f.name for f in files.values() if not os.path.lexists(f)]   # a pipe or a loop is read (and refused) as such
     if missing: raise FileNotFoundError(f"{folder} lacks {missing}; a CrossFit task folder holds "
                                         f"{name}_train.tsv, {name}_dev.tsv and {name}_test.tsv.")
     metric = metric or PAPER_TASK_METRICS.get(name)
@@ -390,14 +438,13 @@ def check_task_folder(folder:str|Path, # a CrossFit task folder
     folder = Path(folder); name = name or folder.name; out = []
     for s in SPLITS:
         f = folder/f"{name}_{s}.tsv"
-        if not f.is_file(): out.append(f"{f} is missing; a CrossFit task folder holds {name}_train.tsv, {name}_dev.tsv and {name}_test.tsv"); continue
+        if not os.path.lexists(f): out.append(f"{f} is missing; a CrossFit task folder holds {name}_train.tsv, {name}_dev.tsv and {name}_test.tsv"); continue
         try: read_crossfit_split(f)
         except (ValueError, TypeError, OSError) as e: out.append(str(e))
     return out
 
 # %% ../nbs/01_tasks.ipynb #43f5f018
 _SPLIT_NAMES = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
-TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")  # files `table_task` reads (a header line, one row per example)
 
 def _read_table_file(path:Path, encoding:str)->pd.DataFrame:
     "A CSV, TSV or JSON(L) file as a frame; an undecodable byte, an empty file or one without rows is an error naming the file."
@@ -416,8 +463,7 @@ def _read_table_file(path:Path, encoding:str)->pd.DataFrame:
 
 def _read_source(path:Path, encoding:str):
     "A table file as a frame, or a `save_to_disk` folder as a dataset."
-    if not path.exists(): raise FileNotFoundError(f"{path} does not exist; give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved with `save_to_disk`.")
-    if path.is_dir():
+    if stat.S_ISDIR(check_source(path, folder=True).st_mode):
         from datasets import load_from_disk
         try: return load_from_disk(str(path))
         except FileNotFoundError: raise ValueError(f"{path} is a folder, but neither a CrossFit task folder ({path.name}_train.tsv, ...) nor a "
@@ -521,7 +567,7 @@ def is_crossfit_folder(path:str|Path, # a folder
                       )->bool:
     "Whether `path` is a CrossFit task folder: it holds `{folder name}_train.tsv`."
     path = Path(path)
-    return path.is_dir() and (path/f"{path.name}_train.tsv").is_file()
+    return path.is_dir() and os.path.lexists(path/f"{path.name}_train.tsv")   # a train file that is a pipe is refused when read, not taken for a table
 
 def spec_task(name:str, # the task's name
               spec:dict, # its settings (`TASK_SPEC_KEYS`); `source` is required
