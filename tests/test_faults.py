@@ -236,3 +236,14 @@ def test_a_binary_study_file_a_study_link_loop_and_a_pipe_are_named(tmp_path):
         for cmd in (("study", "run", tmp_path/f, "--dry-run"), ("study", "status", tmp_path/f)):
             r = _udt(*cmd, "--runs", tmp_path/"runs")
             assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+
+def test_a_label_set_that_cannot_be_classification_is_refused_at_load(tmp_path):
+    import pandas as pd
+    text = [f"row {i}" for i in range(20_000)]
+    cases = {"classes.csv": ([f"c{i % 10_000}" for i in range(20_000)], "'label' has 10,000 classes in 20,000 examples, fewer than 3 examples per class: not a classification task to learn; merge classes"),
+             "floats.csv": ([f"{(i * 0.37) % 5:.2f}" for i in range(200)], "'label' holds 200 distinct numbers such as 0.0, 0.12, 0.13: a continuous score, not classes; bin it"),
+             "nan.csv": (["NaN" if i % 4 == 0 else "pos" if i % 2 else "neg" for i in range(200)], "'label' holds 50 missing-value label(s) ['NaN']")}
+    for f, (labels, says) in cases.items():
+        pd.DataFrame({"text": text[:len(labels)], "label": labels}).to_csv(tmp_path/f, index=False)
+        r = _udt("study", "run", _own_study(tmp_path, tmp_path/f), "--dry-run", "--runs", tmp_path/"runs")
+        assert r.returncode == 2 and "missing inputs (1):" in r.stdout and says in r.stdout, (f, r.stdout[-600:])

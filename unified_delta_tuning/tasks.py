@@ -4,15 +4,16 @@
 
 # %% auto #0
 __all__ = ['SPLITS', 'MAX_DEV', 'MAX_TEST', 'DATA_PACKAGES', 'TREC_COARSE', 'TREC_FINE', 'OFFLINE_TASKS', 'TABLE_SUFFIXES',
-           'MAX_SOURCE_GB', 'TASK_SPEC_KEYS', 'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS', 'PAPER_UNSEEN_TASKS',
-           'PAPER_MULTITASK_TEST_TASKS', 'PAPER_TASK_TITLES', 'Example', 'Task', 'stratified_order', 'dedupe_examples',
-           'dedupe_report', 'default_split_sizes', 'split_examples', 'cap_examples', 'task_from_examples',
-           'package_data_path', 'OfflineTask', 'UnknownTaskError', 'load_task', 'max_source_bytes', 'check_source',
-           'read_source_bytes', 'read_crossfit_split', 'crossfit_task', 'check_task_folder', 'table_task',
-           'is_crossfit_folder', 'spec_task', 'majority_answer', 'task_table', 'task_hash', 'task_identity']
+           'MAX_SOURCE_GB', 'MIN_PER_CLASS', 'TASK_SPEC_KEYS', 'PAPER_SINGLE_TASK_PAIRS', 'PAPER_TRAIN_TASKS',
+           'PAPER_UNSEEN_TASKS', 'PAPER_MULTITASK_TEST_TASKS', 'PAPER_TASK_TITLES', 'Example', 'Task',
+           'stratified_order', 'dedupe_examples', 'dedupe_report', 'default_split_sizes', 'split_examples',
+           'cap_examples', 'task_from_examples', 'package_data_path', 'OfflineTask', 'UnknownTaskError', 'load_task',
+           'max_source_bytes', 'check_source', 'read_source_bytes', 'read_crossfit_split', 'crossfit_task',
+           'check_task_folder', 'check_classes', 'table_task', 'is_crossfit_folder', 'spec_task', 'majority_answer',
+           'task_table', 'task_hash', 'task_identity']
 
 # %% ../nbs/01_tasks.ipynb #ff28391d
-import csv, errno, hashlib, importlib.util, json, os, re, stat
+import csv, errno, hashlib, importlib.util, json, os, re, stat, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -515,6 +516,35 @@ def _verbalised(answers:tuple[str, ...], verbalise:dict|None, name:str)->tuple[s
     if missing: raise ValueError(f"{name}: label {missing[0]!r} has no word in labels {verbalise}; add `{missing[0]!r} = \"word\"` or fix the data")
     return tuple(verbalise[a] for a in answers)
 
+# %% ../nbs/01_tasks.ipynb #eafdc16a
+MIN_PER_CLASS = 3  # a classification table needs at least this many examples per class on average
+
+def _number(s:str)->float|None:
+    try: return float(s)
+    except ValueError: return None
+
+def check_classes(name:str, # the task's name
+                  label_col:str, # the column the labels come from
+                  train:Sequence[Example], dev:Sequence[Example], test:Sequence[Example], # the splits
+                  labels:Sequence[str], # the label set
+                 ):
+    "Refuse a label column that cannot be a classification task (missing-value words, a continuous score, more classes than `MIN_PER_CLASS` per class allows); warn of classes without a training example."
+    xs = [*train, *dev, *test]; golds = Counter(x.answers[0] for x in xs)
+    nan = {l: n for l, n in golds.items() if l.lower() in ("nan", "none", "null", "n/a", "na")}
+    if nan: raise ValueError(f"{name}: the label column {label_col!r} holds {sum(nan.values())} missing-value label(s) {sorted(nan)}, which would become a "
+                             f"class: leave those cells empty (empty rows are dropped and counted), give them their label, or map the word with `labels`")
+    nums = [v for l in labels if (v := _number(l)) is not None]
+    if len(nums) == len(labels) and len(labels) > 10 and any(not float(v).is_integer() for v in nums):
+        raise ValueError(f"{name}: the label column {label_col!r} holds {len(labels)} distinct numbers such as {', '.join(labels[:3])}: a continuous score, "
+                         f"not classes; bin it into a few classes first (e.g. score < 0.5 -> negative), or set classification = false for free-text answers")
+    if len(labels) * MIN_PER_CLASS > len(xs):
+        raise ValueError(f"{name}: the label column {label_col!r} has {len(labels):,} classes in {len(xs):,} examples, fewer than {MIN_PER_CLASS} examples "
+                         f"per class: not a classification task to learn; merge classes, use another label column, or set classification = false "
+                         f"(`classification = false` in the study's [tasks.NAME]) for free-text answers")
+    absent = sorted(set(labels) - {x.answers[0] for x in train})
+    if absent: warnings.warn(f"{name}: {len(absent)} of the {len(labels)} classes of {label_col!r} have no training example ({', '.join(absent[:5])}"
+                             f"{', ...' if len(absent) > 5 else ''}): the model cannot learn them; give them training rows or drop them", stacklevel=2)
+
 # %% ../nbs/01_tasks.ipynb #312fed18
 def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file}, frame, `datasets.Dataset` or `DatasetDict`
                text_col:str="text", # column holding the input text
@@ -557,6 +587,7 @@ def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file
         else: train, dev, test = split_examples(kept, sizes, seed, classification)
     source = str(data) if isinstance(data, (str, Path)) else ", ".join(f"{k}: {v}" for k, v in data.items()) if isinstance(data, dict) and all(
         isinstance(v, (str, Path)) for v in data.values()) else f"in-memory {type(data).__name__}"
+    if classification: check_classes(name, label_col, train, dev, test, labels)
     return Task(name, train, dev, test, labels, metric, source, load=load)
 
 # %% ../nbs/01_tasks.ipynb #5756177e
