@@ -95,6 +95,9 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
         f"{n} from {w}/" for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
     if ready.any(): print(f"{ready.sum()} run(s) to do here are finished in another study and will be reused, not run: " +
                           ", ".join(f"{n} in {w.removeprefix('ready in ')}" for w, n in t.reused[ready].value_counts().items()))
+    if (chance := t.note == "at chance").any():
+        print(f"{chance.sum()} run(s) ended at chance on train and dev (the loss never fell below its start, dev no better than chance): "
+              f"{', '.join(t.run[chance][:5])}{', ...' if chance.sum() > 5 else ''}; change the stage's `lr` or train longer")
     return t
 
 # %% ../nbs/16_cli.ipynb #47158d8f

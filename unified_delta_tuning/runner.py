@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PROGRESS', 'DISTRIBUTED_STEPS', 'MIN_FREE_MB', 'ipc_kernel_manager', 'execute_run', 'rank_main', 'StudyInterrupted',
-           'run_threads', 'study_status', 'progress_line', 'run_study', 'study_summary']
+           'run_threads', 'study_status', 'chance_note', 'progress_line', 'run_study', 'study_summary']
 
 # %% ../nbs/12_runner.ipynb #826b8105
 import errno, os, re, shutil, signal, threading, time, traceback
@@ -16,7 +16,7 @@ from typing import Callable
 import pandas as pd
 
 from .core import PROGRESS_ENV, atomic_write, run_metadata, write_json
-from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, STEP_NOTEBOOKS, STUDY_FILE, Run,
+from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, SOLUTION, STEP_NOTEBOOKS, STUDY_FILE, Run,
                                        experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table)
 from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
@@ -310,7 +310,14 @@ def study_status(study:Study|str|Path, # a study or its file
     t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := _readable(root/i/DONE)) else None for i, s in zip(t.run, t.state)]
     t["error"] = [(_readable(root/i/ERROR) or {}).get("message", "") if s == "failed" else "" for i, s in zip(t.run, t.state)]
     t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]   # copied from another study's folder, or ready there
+    t["note"] = [chance_note(root/i) if s == "done" else "" for i, s in zip(t.run, t.state)]   # ended at chance on train and dev
     return t
+
+def chance_note(folder:str|Path, # a finished run's folder
+               )->str:
+    "'at chance' for a stage-0 run whose solution's record says it ended at chance on train and dev (`train.fit`); else ''."
+    meta = _readable(Path(folder)/Path(SOLUTION).with_suffix(".json"))
+    return "at chance" if isinstance(meta, dict) and meta.get("at_chance") else ""
 
 # %% ../nbs/12_runner.ipynb #d802d5f8
 def _fmt_s(s:float)->str:
