@@ -247,3 +247,12 @@ def test_a_label_set_that_cannot_be_classification_is_refused_at_load(tmp_path):
         pd.DataFrame({"text": text[:len(labels)], "label": labels}).to_csv(tmp_path/f, index=False)
         r = _udt("study", "run", _own_study(tmp_path, tmp_path/f), "--dry-run", "--runs", tmp_path/"runs")
         assert r.returncode == 2 and "missing inputs (1):" in r.stdout and says in r.stdout, (f, r.stdout[-600:])
+
+def test_custom_notebooks_are_said_and_enter_the_run_ids(waiting_study, tmp_path):
+    f, runs, _ = waiting_study
+    r = _udt("study", "run", f, "--dry-run", "--runs", runs)
+    assert r.returncode == 0 and f"custom step notebooks: {tmp_path/'fake_nbs'} (`notebooks` in {f}), not the package's" in r.stdout, r.stdout[-800:]
+    plain = tmp_path/"plain.toml"; plain.write_text(TINY.replace('name = "tiny"', 'name = "fake"'))
+    ids = lambda study: set(study_status(study, runs).run)
+    assert not ids(f) & ids(plain)                                                       # no run of one counts as done for the other
+    assert "custom step notebooks" not in _udt("study", "run", plain, "--dry-run", "--runs", runs).stdout

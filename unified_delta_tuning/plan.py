@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PARAMS', 'NOTEBOOK', 'KERNEL_LOG', 'DONE', 'ERROR', 'REUSED', 'SOLUTION', 'SUBSPACE', 'CODE',
            'METRICS', 'ROWS', 'HISTORY', 'LANDSCAPE', 'AREAS', 'LANDSCAPE_PNG', 'PREDICTIONS', 'STUDY_FILE', 'PLAN',
-           'RESULTS', 'LOCK', 'PLAN_VERSION', 'LOCATION_KEYS', 'Run', 'make_run', 'unrelated_source', 'plan_runs',
-           'task_source', 'task_spec', 'study_tasks', 'run_table', 'experiments_dir', 'missing_inputs',
+           'RESULTS', 'LOCK', 'PLAN_VERSION', 'LOCATION_KEYS', 'Run', 'make_run', 'notebook_hash', 'unrelated_source',
+           'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table', 'experiments_dir', 'missing_inputs',
            'finished_elsewhere', 'reuse_run', 'reuse_runs', 'reuse_note']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
@@ -54,10 +54,29 @@ def make_run(step:str, # the step
              label:str, # the readable start of the id
              params:dict, # the notebook's parameters
              deps=(), # ids of the runs it reads
+             notebook:str|None=None, # the hash of a custom step notebook (`notebook_hash`); None: the package's own
             )->Run:
-    "A run whose id is `label` plus the hash of its step, parameters (but where its inputs are) and dependencies."
+    "A run whose id is `label` plus the hash of its step, parameters (but where its inputs are), dependencies and custom notebook."
     what = {k: v for k, v in params.items() if k not in LOCATION_KEYS}
-    return Run(f"{label}-{short_hash({'step': step, 'params': what, 'deps': list(deps), 'plan': PLAN_VERSION}, 8)}", step, params, tuple(deps))
+    key = {'step': step, 'params': what, 'deps': list(deps), 'plan': PLAN_VERSION, **({"notebook": notebook} if notebook else {})}
+    return Run(f"{label}-{short_hash(key, 8)}", step, params, tuple(deps))
+
+def notebook_hash(study:Study, # a study
+                  step:str, # a step
+                 )->str|None: # 16 hex digits; None when the study runs the package's own notebooks
+    "What a study's custom step notebook (`notebooks = DIR`) does, hashed: its code cells' sources (not outputs or metadata)."
+    if not study.notebooks: return None
+    f = experiments_dir(study)/STEP_NOTEBOOKS[step]
+    try: st = f.stat(); return _code_hash(str(f), st.st_size, st.st_mtime_ns)
+    except OSError: return f"missing {f.name}"   # `missing_inputs` names it
+
+@lru_cache(maxsize=None)
+def _code_hash(path:str, size:int, mtime_ns:int)->str:
+    "The hash of a notebook's code cells, read once per version of the file (a plan asks once per run)."
+    try: cells = [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+                  if c.get("cell_type") == "code"]
+    except (OSError, ValueError, KeyError, TypeError): return f"unreadable {Path(path).name}"
+    return short_hash({"notebook": Path(path).name, "code": cells}, 16)
 
 def _common(study:Study, step:str, setting:str|None=None)->dict:
     "The parameters every run of `step` shares."
@@ -102,7 +121,7 @@ def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:lis
                   {**_common(study, "stage1", conf), **_task_params(study, sources), "setting": setting, "tasks": sources, "train_task": train_task,
                    "methods": methods, "seed": seed, **_shared_stage0(study), "solutions": [_in(d, SOLUTION) for d in deps],
                    "train": {k: v for k, v in cfg1.items() if k not in SUBSPACE_KEYS},
-                   "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps)
+                   "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps, notebook_hash(study, "stage1"))
     return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1) for t in targets for m in methods}
 
 def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, task:str, source:str, methods:list, r1:Run,
@@ -116,7 +135,7 @@ def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, t
     return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
                     {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting, "train_task": train_task, "task": task, "source": source,
                      "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2},
-                    (r1.id,))
+                    (r1.id,), notebook_hash(study, "stage2"))
 
 def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrelated:dict)->list[Run]:
     "The control runs of one subspace's stage-2 runs: `[controls]` random and permuted through it, unrelated through another source's."
@@ -161,7 +180,7 @@ def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, 
                              "methods": methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE),
                              "codes": [_in(codes[t, m].id, CODE) for m in methods],
                              "solutions": [_in(s0[t, m, seed].id, SOLUTION) for m in methods],
-                             **{k: ls[k] for k in _GRID}}, deps))
+                             **{k: ls[k] for k in _GRID}}, deps, notebook_hash(study, "landscape")))
     return out
 
 # %% ../nbs/11_plan.ipynb #c0e8863b
@@ -185,7 +204,7 @@ def plan_runs(study:Study, # a validated study
                     if (t, m, s) not in runs0:
                         runs0[t, m, s] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{s}",
                                                   {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": s, "train": {**train0, **own.get(m, {})},
-                                                   **_adapter_params(study, imported.get(f"{t}/{m}"))})
+                                                   **_adapter_params(study, imported.get(f"{t}/{m}"))}, notebook=notebook_hash(study, "stage0"))
                     s0[t, m, seed] = runs0[t, m, s]
         made = {}
         for setting, sources, targets, methods in groups:

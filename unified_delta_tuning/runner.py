@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PROGRESS', 'DISTRIBUTED_STEPS', 'MIN_FREE_MB', 'ipc_kernel_manager', 'execute_run', 'rank_main', 'StudyInterrupted',
-           'run_threads', 'study_status', 'chance_note', 'progress_line', 'run_study', 'study_summary']
+           'run_threads', 'study_status', 'chance_note', 'progress_line', 'custom_notebooks_note', 'run_study',
+           'study_summary']
 
 # %% ../nbs/12_runner.ipynb #826b8105
 import errno, os, re, shutil, signal, threading, time, traceback
@@ -387,11 +388,18 @@ def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, e
     return outcome, walls
 
 # %% ../nbs/12_runner.ipynb #02eda3a5
+def custom_notebooks_note(study:Study)->str|None:
+    "A line saying that the study runs its own step notebooks (`notebooks = DIR`), or None."
+    if not study.notebooks: return None
+    return (f"custom step notebooks: {experiments_dir(study)} (`notebooks` in {study.path or 'the study'}), not the package's; they run as code "
+            "with your permissions, and their code's hash is in their runs' ids")
+
 def _dry_run(study:Study, table:pd.DataFrame, problems:list[str], root:Path, log:Callable):
     "Print the plan and the missing inputs."
     counts = table.groupby("step", sort=False).size().to_dict()
     log(f"study {study.name!r} ({study.path}): {len(table)} runs ({', '.join(f'{k}: {v}' for k, v in counts.items())}) in {root}/")
     log(table.drop(columns=["wall_s", "error"]).to_string(index=False))
+    if (note := custom_notebooks_note(study)): log(note)
     log(f"missing inputs ({len(problems)}):" + "".join(f"\n  {p}" for p in problems) if problems else "missing inputs: none")
 
 def run_study(study:Study|str|Path, # a study or its file
@@ -419,6 +427,7 @@ def run_study(study:Study|str|Path, # a study or its file
     log(f"study {study.name!r}: {n_sel} runs{f' of {only}' if only else ''}, {reused} already done, {len(pending)} to run "
         f"with {jobs} job(s) × {threads} thread(s){f' (stages 0 and 1: {nproc} processes each, torchrun)' if nproc > 1 else ''} in {root}/")
     if pending and (warning := _threads_warning(jobs, threads)): log(warning)
+    if (note := custom_notebooks_note(study)): log(note)
     start = time.perf_counter(); _STOPPING.clear()
     try:   # a read-only folder or a full disk stops it here, before any run, with one paragraph
         _check_space(root)

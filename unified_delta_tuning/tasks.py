@@ -355,7 +355,7 @@ def check_source(path:str|Path, # a task file (or folder, where `folder` allows 
         if e.errno == errno.ELOOP:
             raise ValueError(f"{path} is a symbolic link loop (its links point at each other, never at a file); point it at the file") from None
         if path.is_symlink(): raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; fix the link") from None
-        if e.errno == errno.ENOENT: raise FileNotFoundError(f"{path} does not exist; give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved with `save_to_disk`") from None
+        if e.errno == errno.ENOENT: raise FileNotFoundError(f"{path} does not exist; give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved with `save_to_disk`.") from None
         raise
     if stat.S_ISDIR(st.st_mode) and folder: return st
     if not stat.S_ISREG(st.st_mode):
@@ -517,7 +517,7 @@ def _verbalised(answers:tuple[str, ...], verbalise:dict|None, name:str)->tuple[s
     return tuple(verbalise[a] for a in answers)
 
 # %% ../nbs/01_tasks.ipynb #eafdc16a
-MIN_PER_CLASS = 3  # a classification table needs at least this many examples per class on average
+MIN_PER_CLASS = 3  # a classification table with more than 10 classes needs at least this many examples per class on average
 
 def _number(s:str)->float|None:
     try: return float(s)
@@ -537,7 +537,7 @@ def check_classes(name:str, # the task's name
     if len(nums) == len(labels) and len(labels) > 10 and any(not float(v).is_integer() for v in nums):
         raise ValueError(f"{name}: the label column {label_col!r} holds {len(labels)} distinct numbers such as {', '.join(labels[:3])}: a continuous score, "
                          f"not classes; bin it into a few classes first (e.g. score < 0.5 -> negative), or set classification = false for free-text answers")
-    if len(labels) * MIN_PER_CLASS > len(xs):
+    if len(labels) > 10 and len(labels) * MIN_PER_CLASS > len(xs):   # a few classes in a few rows is a small task, not a wrong one
         raise ValueError(f"{name}: the label column {label_col!r} has {len(labels):,} classes in {len(xs):,} examples, fewer than {MIN_PER_CLASS} examples "
                          f"per class: not a classification task to learn; merge classes, use another label column, or set classification = false "
                          f"(`classification = false` in the study's [tasks.NAME]) for free-text answers")
