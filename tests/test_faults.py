@@ -256,3 +256,14 @@ def test_custom_notebooks_are_said_and_enter_the_run_ids(waiting_study, tmp_path
     ids = lambda study: set(study_status(study, runs).run)
     assert not ids(f) & ids(plain)                                                       # no run of one counts as done for the other
     assert "custom step notebooks" not in _udt("study", "run", plain, "--dry-run", "--runs", runs).stdout
+
+def test_weak_inputs_are_refused_at_the_dry_run(tmp_path):
+    f = tmp_path/"tiny.toml"
+    for text, args, says in ((TINY.replace("seeds = [42]", "seeds = [99999999999999999999]"), (), "seed 99999999999999999999 is outside 0 ... 4294967295"),
+                             (TINY.replace('sms = ["nyt"]', 'sms = ["sms"]'), (), "'sms' is held out from its own subspace"),
+                             (TINY.replace('name = "tiny"', f'name = "{"n" * 300}"'), (), "a folder name holds at most 255"),
+                             (TINY, ("--progress-every", "-1"), "--progress-every -1: give the seconds between progress lines, 0 or more")):
+        f.write_text(text)
+        r = _udt("study", "run", f, "--dry-run", "--runs", tmp_path/"runs", *args)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (says, r.stderr[-600:])
+        assert not (tmp_path/"runs").exists()                                             # nothing written, plan.json included

@@ -69,6 +69,7 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
                  )->"pd.DataFrame":
     "Run (or, with --dry-run, plan) a study; exit with status 1 if a run failed or is blocked."
     from unified_delta_tuning.runner import run_study
+    if not args.progress_every >= 0: raise ValueError(f"--progress-every {args.progress_every:g}: give the seconds between progress lines, 0 or more (0: none)")
     if args.launcher == "local" and args.nproc != 1: raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs one process per run)")
     if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,

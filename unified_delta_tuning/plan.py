@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PARAMS', 'NOTEBOOK', 'KERNEL_LOG', 'DONE', 'ERROR', 'REUSED', 'SOLUTION', 'SUBSPACE', 'CODE',
            'METRICS', 'ROWS', 'HISTORY', 'LANDSCAPE', 'AREAS', 'LANDSCAPE_PNG', 'PREDICTIONS', 'STUDY_FILE', 'PLAN',
-           'RESULTS', 'LOCK', 'PLAN_VERSION', 'LOCATION_KEYS', 'Run', 'make_run', 'notebook_hash', 'unrelated_source',
-           'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table', 'experiments_dir', 'missing_inputs',
-           'finished_elsewhere', 'reuse_run', 'reuse_runs', 'reuse_note']
+           'RESULTS', 'LOCK', 'PLAN_VERSION', 'LOCATION_KEYS', 'SEED_MAX', 'NAME_MAX', 'Run', 'make_run',
+           'notebook_hash', 'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table',
+           'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs', 'reuse_note']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
 import importlib.util, json, os, re, shutil
@@ -187,6 +187,7 @@ def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, 
 def plan_runs(study:Study, # a validated study
              )->list[Run]: # every run, each after the runs it depends on
     "Every run of the study, in dependency order."
+    _check_plan(study)
     study._task_inputs = study_tasks(study)   # where each task is and what it is, read once (a changed file: a new plan sees it)
     s0, runs0, s1, s2, controls, land = {}, {}, [], [], [], []   # s0: {(task, method, chain seed): run}; runs0: each stage-0 run once
     train0 = study.stage_config("stage0"); own, imported, shared = train0.pop("methods", {}), train0.pop("imported", {}), train0.pop("seed", None)
@@ -218,11 +219,34 @@ def plan_runs(study:Study, # a validated study
             controls += _control_runs(study, seed, setting, r1, codes, unrelated)
     return _check_ids(list(runs0.values()) + s1 + s2 + controls + land)
 
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding (and so `core.set_seed`) takes 0 ≤ seed ≤ 2**32 - 1
+NAME_MAX = 255  # bytes in one folder name on Linux and macOS file systems
+
+def _check_plan(study:Study):
+    "What a study file can say but a plan cannot run: seeds out of range, a source task held out from itself, a study name too long for a folder."
+    from unified_delta_tuning.study import StudyError
+    where = lambda key: _where(study.path, study.text, key)
+    for key, seeds in (("seeds", study.seeds), ("stage0.seed", [study.stages["stage0"].get("seed")]), ("tasks.split_seed", [study.tasks["split_seed"]])):
+        bad = [s for s in seeds if s is not None and not 0 <= s <= SEED_MAX]
+        if bad: raise StudyError(f"{where(key)}: seed {bad[0]} is outside 0 ... {SEED_MAX} (2**32 - 1), the range the random generators take; use e.g. 42")
+    for key, sec in (("single_task.pairs", study.single_task), ("four_methods.pairs", study.four_methods)):
+        for src, targets in ((sec or {}).get("pairs") or {}).items():
+            if src in targets: raise StudyError(f"{where(f'{key}.{src}')}: {src!r} is held out from its own subspace; a held-out task must be another task "
+                                                f"than its source: remove {src!r} from its list")
+    if study.multi_task and (both := sorted(set(study.multi_task["sources"]) & set(study.multi_task["targets"]))):
+        raise StudyError(f"{where('multi_task.targets')}: {both} are both sources and held-out targets of the multi-task subspace; remove them from one list")
+    if len(study.name.encode()) > NAME_MAX:
+        raise StudyError(f"{where('name')}: the name is {len(study.name.encode())} bytes long and names the folder <runs>/<name>/, but a folder "
+                         f"name holds at most {NAME_MAX}; use a shorter name")
+
 def _check_ids(runs:list[Run])->list[Run]:
-    "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.'."
+    "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.', at most `NAME_MAX` bytes."
     for r in runs:
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", r.id):
             raise ValueError(f"run id {r.id!r} would not be a folder inside <runs>/<study>/; rename the task behind it (letters, digits, '_', '.', '-')")
+        if len(r.id.encode()) > NAME_MAX:
+            raise ValueError(f"run id {r.id[:60]}... is {len(r.id.encode())} bytes long, but a folder name holds at most {NAME_MAX}: give the task "
+                             "behind it a shorter name (a run id holds the names of its source and held-out tasks)")
     return runs
 
 # %% ../nbs/11_plan.ipynb #645fd6fc
@@ -371,7 +395,7 @@ def reuse_run(src:Path, # a finished run's folder in another study
               dst:Path, # its folder in this study
              )->Path:
     "Copy a finished run into this study (hard links where the disk allows), with `reused.json` naming its origin."
-    tmp = dst.parent.parent/".reusing"/f"{dst.parent.name}-{dst.name}"   # outside every study folder until complete
+    tmp = dst.parent.parent/".reusing"/dst.parent.name/dst.name   # outside every study folder until complete (each name within NAME_MAX)
     shutil.rmtree(tmp, ignore_errors=True)
     try: shutil.copytree(src, tmp, copy_function=os.link)
     except OSError: shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src, tmp)   # another disk: a real copy
@@ -380,8 +404,9 @@ def reuse_run(src:Path, # a finished run's folder in another study
     if dst.exists(): shutil.rmtree(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(dst)
-    try: tmp.parent.rmdir()
-    except OSError: pass
+    for empty in (tmp.parent, tmp.parent.parent):
+        try: empty.rmdir()
+        except OSError: break
     return dst
 
 def reuse_runs(runs:list[Run], # the runs about to be run
