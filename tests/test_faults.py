@@ -267,3 +267,9 @@ def test_weak_inputs_are_refused_at_the_dry_run(tmp_path):
         r = _udt("study", "run", f, "--dry-run", "--runs", tmp_path/"runs", *args)
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (says, r.stderr[-600:])
         assert not (tmp_path/"runs").exists()                                             # nothing written, plan.json included
+
+def test_stage0_prints_error_lines_not_tracebacks(tmp_path):
+    for args, says in ((("--seed", "-1"), "--seed -1 is outside 0 ... 4294967295"),
+                       (("--lr", "1e9", "--optimizer", "adamw", "--steps", "20", "--methods", "lora"), "training diverged: the loss became nan")):
+        r = _udt("stage0", "--task", "sms", "--quiet", "--out", tmp_path, *args, timeout=300)
+        assert r.returncode == 2 and f"udt stage0: error: {says}" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-1500:])

@@ -44,6 +44,7 @@ def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, m
     from unified_delta_tuning.deltas import delta_spec, equal_sizes
     from unified_delta_tuning.tasks import load_task, task_table
     from unified_delta_tuning.train import TrainConfig, train_delta, save_solution
+    if not 0 <= args.seed <= 2**32 - 1: raise ValueError(f"--seed {args.seed} is outside 0 ... 4294967295 (2**32 - 1), the range the random generators take")
     spec = _stage0_spec(args)
     name = args.name or (Path(args.task).stem if spec is not None else args.task)
     task = load_task(name, seed=args.seed, spec=spec)   # fails early on an unknown task, column or metric
@@ -295,7 +296,7 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try: args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError) as e:
+    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, FloatingPointError) as e:   # (a diverged training run: its setting named)
         print(f"udt {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
     except OSError as e:   # outside a study run, which words its own: a full disk or a folder that cannot be written
         what = "free space on its disk or make its folder writable, then run the command again" if e.errno in _DISK_ERRNOS else "check the path"
