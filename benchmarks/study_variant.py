@@ -53,11 +53,10 @@ def scores(folder:Path)->pd.Series:
 
 
 def claim_rows(folder:Path)->list[dict]:
-    "The claims table of a finished study (`evidence.claims`): each claim's evidence, numbers and verdict."
-    from unified_delta_tuning.evidence import claims, evidence, study_arms
-    from unified_delta_tuning.results import landscapes
+    "The claims table of a finished study (`evidence.study_claims`): each claim's evidence, numbers and verdict."
+    from unified_delta_tuning.evidence import study_claims
     res = read_results(folder)
-    return json.loads(claims(evidence(*study_arms(folder, res)), landscapes(folder, res)).reset_index().to_json(orient="records"))
+    return json.loads(study_claims(folder, res).reset_index().to_json(orient="records"))
 
 
 def main(argv=None):

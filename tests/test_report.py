@@ -43,7 +43,7 @@ def check_in_chromium(page:Path, shot:Path, tables:int, figs:int, headings:list[
     assert len(colours) > 100 and white < 0.98, (len(colours), white)      # text, tables and figures, not a blank page
 
 def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_renders(tmp_path):
-    random_learned = (TINY_REPORT.replace("[stage1]\nlr = 0.01", "[stage1]\nlr = 1e-12") + "\n[controls]\nrandom = true\n")
+    random_learned = (TINY_REPORT.replace("[stage1]\nlr = 0.01", "[stage1]\nlr = 1e-12") + "\n[controls]\nrandom = true\npca = true\nmean = true\n")
     random_learned = (random_learned.replace("seeds = [42]", "seeds = [42, 43]").replace("steps = 10", "steps = 10\nseed = 42")   # two chains on one stage 0
                       .replace("[landscape]\n", "[landscape]\nseeds = [42]\n"))
     assert "lr = 1e-12" in random_learned and "seed = 42" in random_learned and "seeds = [42, 43]" in random_learned
@@ -58,10 +58,10 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
     assert "report (" in r.stdout and str(page) in r.stdout and "Table 1" in r.stdout
     assert (tmp_path/"reports"/"tiny-report.html").read_text() == page.read_text()
     assert (tmp_path/"reports"/"tiny-report.ipynb").is_file()
-    from unified_delta_tuning.evidence import claims, evidence, study_arms
-    from unified_delta_tuning.results import landscapes, read_results
+    from unified_delta_tuning.evidence import study_arms, study_claims
+    from unified_delta_tuning.results import read_results
     folder = tmp_path/"runs"/"tiny-report"; res = read_results(folder)
-    verdicts = claims(evidence(*study_arms(folder, res)), landscapes(folder, res)).verdict
+    verdicts = study_claims(folder, res).verdict
     assert verdicts.loc[1].tolist() != ["supported"] and verdicts.loc[1].tolist() != [], verdicts   # a random "learned" subspace decides nothing for claim 1
     assert sorted(res[res.step == "stage0"].seed.unique()) == [42] and sorted(res[res.step == "stage2"].seed.unique()) == [42, 43]
     assert sorted(study_arms(folder, res)[0].query("kind == 'init'").seed.unique()) == [42, 43]   # each chain paired with the shared stage 0
@@ -73,6 +73,9 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
                  "stage 0 shared", "the intervals hold the spread of stages 1–3 over seeds"):
         assert text in html, text
     assert verdicts.loc[1].iloc[0] in html
+    assert verdicts.loc[5].tolist() and "learned against PCA and mean" in html   # the field's question has its own row
+    for text in ("Avg., PCA subspace of the source solutions", "Avg., mean source solution (no training)", "Avg., random code, learned subspace"):
+        assert text in html, text   # the closed-form baselines and claim 2's random code, as planned controls
     assert "ours: Table 3" not in html and figures(html) == 6
     assert "import " not in html and "skip_exec" not in html and "study_dir =" not in html   # no code, front matter or parameters
     check_in_chromium(page, tmp_path/"report.png", tables=9, figs=6,
@@ -80,8 +83,14 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
 
 def test_every_setting_control_table_and_figure(tmp_path):
     study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
+    toml = (study/"study.toml").read_text()   # the study's own text is shown as text, never run as HTML
+    (study/"study.toml").write_text(re.sub(r'description = "[^"]*"', 'description = "<script>alert(1)</script> <img src=x onerror=alert(2)>"', toml, count=1))
     out = render_report(study, tmp_path/"out")
     html = out["html"].read_text()
+    assert "<script>alert(1)" not in html and "<img src=x" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # the fixture's multi-task subspace did not form (a random tiny BERT) and its multi-task, four-method and landscape settings have one seed
+    for text in ("not tested: stage 1 diverged (error", "not tested (1 seed)", "not tested (2 seeds)", "Did the subspaces form?", "subspaces diverged"):
+        assert text in html, text
     for n in (1, 2, 3, 4): assert f"ours: Table {n}" in html and f"paper: Table {n}" in html
     for text in ("Avg., random subspace", "Avg., permuted subspace", "Avg., unrelated task", "θ_init (untrained start)",
                  "learned − random", "42, 43", "±"):              # controls, baselines, the verdicts' numbers, both seeds, their spread
@@ -91,6 +100,14 @@ def test_every_setting_control_table_and_figure(tmp_path):
     assert figures(html) == 1 + 1 + 3 + 1                      # gains, heatmaps (one figure), curves of 3 steps, 1 landscape
     check_in_chromium(out["html"], tmp_path/"report.png", tables=20, figs=6,
                       headings=["claims, tested", "Table 3", "Table 4", "Fine-tuning in the subspace"])
+
+def test_a_study_with_only_stage_0_finished_renders(tmp_path):
+    import pandas as pd
+    study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
+    r = pd.read_csv(study/"results.csv"); r[r.step == "stage0"].to_csv(study/"results.csv", index=False)
+    html = render_report(study, tmp_path/"out")["html"].read_text()
+    for text in ("No stage-1 run has finished yet", "No stage-2 run has finished yet", "Original-space scores", "not tested"): assert text in html, text
+    assert "Traceback" not in html and "ValueError" not in html
 
 def test_bad_input_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="udt study run"): render_report(tmp_path)   # before any kernel starts

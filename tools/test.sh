@@ -27,12 +27,15 @@ echo "== nbdev-export leaves the package unchanged"
 unchanged "nbdev-export (the package is out of sync with nbs/: run nbdev-export and commit)" nbdev-export
 echo "== README.md is in sync with nbs/index.ipynb"
 python tools/readme.py --check
+# a failing notebook does not stop the run: pytest still runs and reports its counts, and the run fails at the end
+set +e
 echo "== nbdev-test"
 nbdev-test --n-workers 2 --timing
+nb_rc=$?
 echo "== pytest"
-set +e
 python -m pytest -q tests
 rc=$?
 set -e
+if [ $nb_rc -ne 0 ]; then echo "FAIL: nbdev-test failed (its report is above the pytest run)"; exit $nb_rc; fi
 if [ $rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; exit 1; fi
 exit $rc

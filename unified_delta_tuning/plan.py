@@ -125,7 +125,7 @@ def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:lis
     return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1) for t in targets for m in methods}
 
 def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, task:str, source:str, methods:list, r1:Run,
-                control:str|None=None, # None: the learned subspace; "random"/"permuted": built from it; "unrelated": r1 is another source's
+                control:str|None=None, # None: the learned subspace; "random"/"permuted"/"pca": built from it; "mean": no code; "unrelated": r1 is another source's
                )->Run:
     "The stage-2 run of one code on `task`, trained through `source` in the subspace of `r1` (or a control of it)."
     conf = "single" if setting == "four" else setting
@@ -134,16 +134,17 @@ def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, t
     tag = f"-{control}" if control else ""
     return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
                     {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting, "train_task": train_task, "task": task, "source": source,
-                     "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2},
+                     "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2,
+                     **({"solutions": r1.params["solutions"]} if control in ("pca", "mean") else {})},   # the closed-form controls read the source solutions
                     (r1.id,), notebook_hash(study, "stage2"))
 
 def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrelated:dict)->list[Run]:
-    "The control runs of one subspace's stage-2 runs: `[controls]` random and permuted through it, unrelated through another source's."
+    "The control runs of one subspace's stage-2 runs: `[controls]` random, permuted, pca and mean from it, unrelated through another source's."
     out, p = [], r1.params
     label = _slug(p["train_task"]) if setting != "multi" else f"{len(p['tasks'])}tasks"
     for (t, m), r in codes.items():
-        for kind in ("random", "permuted"):
-            if kind == "permuted" and "finetune" in p["methods"]: continue   # a Fastfood map has no rows to permute
+        for kind in ("random", "permuted", "pca", "mean"):
+            if kind in ("permuted", "pca") and "finetune" in p["methods"]: continue   # a Fastfood map has no rows to permute or replace
             if study.controls.get(kind): out.append(_stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], r1, kind))
         if setting == "single" and study.controls.get("unrelated"):
             other = unrelated[t]   # another source's subspace, the tables still file it under this pair

@@ -72,17 +72,18 @@ def plot_gains(ev, # `evidence.evidence` of the study
              ("multi", "stage3"): "Table 3: multi-task, transfer", ("multi", "stage2"): "Table 4: multi-task, optimisation",
              ("four", "stage2"): "four methods: optimisation", ("four", "stage3"): "four methods: transfer"}
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(panels) * 3 + 1), layout="constrained")
-    colours = dict(zip(SUBSPACE_TITLES, ["C0", "C3", "C4", "C1"])); y, ticks = 0, []
+    colours = dict(zip(SUBSPACE_TITLES, ["C0", "C3", "C4", "C1", "C2", "C5", "C6"])); y, ticks = 0, []
     for s, k in panels:
         m = (c.setting == s) & (c.kind == k)
         tasks, seeds = set(c[m].task), set(c[m].seed)
         maj = (c.kind == "majority") & c.task.isin(tasks) & c.seed.isin(seeds) & c.target.isin(set(c[m].target))
         for sub in [x for x in SUBSPACE_TITLES if x in set(c[m].subspace)]:
-            p, r = aggregate(ev, m & (c.subspace == sub), "gain"); lo, hi = interval(r)
+            e = aggregate(ev, m & (c.subspace == sub), "gain"); p = e.point
+            lo, hi = interval(e) if e.k > 1 else (p, p)   # one seed: no interval to draw
             ax.errorbar(p, y, xerr=[[p - lo], [hi - p]], fmt="o", color=colours[sub], capsize=3, label=SUBSPACE_TITLES[sub] if sub not in ax.get_legend_handles_labels()[1] else None)
             ticks.append((y, f"{names[s, k]}: {sub}")); y -= 1
         if maj.any():
-            p, _ = aggregate(ev, maj, "gain"); ax.plot([p], [y + 0.5], marker="|", ms=14, color="grey")
+            ax.plot([aggregate(ev, maj, "gain").point], [y + 0.5], marker="|", ms=14, color="grey")
         y -= 0.6
     ax.axvline(0, color="k", lw=0.8, ls="--"); ax.axvline(1, color="k", lw=0.8, ls=":")
     ax.set_yticks([t for t, _ in ticks], [l for _, l in ticks], fontsize=8)
@@ -161,13 +162,17 @@ def plot_curves(hist:pd.DataFrame, # `run_histories` of one step
         long = long.rename(columns={"value": y}); panel, hue = "panel", "method"
     elif step == "stage2":
         cols = [c for c in hist.columns if c == "dev" or c.startswith("dev_")]
-        long = hist.melt(id_vars=["step", "setting", "train_task", "task", "source", "seed"], value_vars=cols, var_name="through", value_name="value")
+        arm = hist["control"] if "control" in hist else pd.Series("learned", index=hist.index)
+        long = hist.assign(arm=arm).melt(id_vars=["step", "setting", "train_task", "task", "source", "seed", "arm"], value_vars=cols, var_name="through", value_name="value")
         long["through"] = np.where(long.through == "dev", long.source, long.through.str.removeprefix("dev_"))
-        long["panel"] = long.setting + ": " + long.train_task.astype(str).str.slice(0, 24) + " → " + long.task
+        long["panel"] = (long.setting + ": " + long.train_task.astype(str).str.slice(0, 24) + " → " + long.task
+                         + np.where(long.arm == "learned", "", " (" + long.arm.astype(str) + ")"))   # each control its own panel: never averaged with the learned runs
         long["trained"] = np.where(long.through == long.source, "trained through it (stage 2)", "transferred (stage 3)")
         long = long.rename(columns={"source": "method", "value": "dev"}); panel, hue, y = "panel", "method", "dev"
     else: raise ValueError(f"unknown step {step!r}; use stage0, stage1 or stage2")
     panels = list(dict.fromkeys(long[panel]))
+    if step == "stage2": panels = list(dict.fromkeys(long.sort_values(["setting", "train_task", "task"], kind="stable").assign(c=long.arm != "learned").sort_values(
+        ["setting", "train_task", "task", "c"], kind="stable")[panel]))   # each pair's learned runs first, then its controls
     n = min(col_wrap, len(panels)); rows_ = -(-len(panels) // n)
     fig, axes = plt.subplots(rows_, n, figsize=(3.6 * n, 2.8 * rows_), squeeze=False, layout="constrained", sharex=True)
     hues = [m for m in METHODS if m in set(long[hue])] + sorted(set(long[hue]) - set(METHODS))

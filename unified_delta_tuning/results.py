@@ -148,7 +148,7 @@ def result_rows(study_dir:str|Path, # the study folder
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 _LABELS = {"stage0": ["task", "method", "seed"], "stage1": ["setting", "train_task", "seed"],
-           "stage2": ["setting", "train_task", "task", "source", "seed"]}
+           "stage2": ["setting", "train_task", "task", "source", "seed", "control"]}   # control: a control run's arm, so its curve is never averaged into the learned one's
 
 def run_histories(study_dir:str|Path, # the study folder
                   results:pd.DataFrame, # its `results.csv`
@@ -160,7 +160,9 @@ def run_histories(study_dir:str|Path, # the study folder
     for r in _done(results, step).itertuples():
         f = Path(study_dir)/r.run_id/HISTORY
         if not f.is_file(): continue   # runs made before histories were recorded
-        frames.append(pd.DataFrame(read_json(f)).assign(run_id=r.run_id, **{k: getattr(r, k) for k in _LABELS[step]}))
+        labels = {k: getattr(r, k, None) for k in _LABELS[step]}   # a study without controls has no control column
+        if "control" in labels: labels["control"] = labels["control"] if isinstance(labels["control"], str) and labels["control"] else "learned"
+        frames.append(pd.DataFrame(read_json(f)).assign(run_id=r.run_id, **labels))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/14_results.ipynb #dd38d9a5

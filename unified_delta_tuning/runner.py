@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PROGRESS', 'DISTRIBUTED_STEPS', 'MIN_FREE_MB', 'ipc_kernel_manager', 'execute_run', 'rank_main', 'StudyInterrupted',
-           'run_threads', 'study_status', 'chance_note', 'progress_line', 'custom_notebooks_note', 'run_study',
+           'run_threads', 'study_status', 'run_note', 'progress_line', 'custom_notebooks_note', 'run_study',
            'study_summary']
 
 # %% ../nbs/12_runner.ipynb #826b8105
@@ -311,14 +311,18 @@ def study_status(study:Study|str|Path, # a study or its file
     t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := _readable(root/i/DONE)) else None for i, s in zip(t.run, t.state)]
     t["error"] = [(_readable(root/i/ERROR) or {}).get("message", "") if s == "failed" else "" for i, s in zip(t.run, t.state)]
     t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]   # copied from another study's folder, or ready there
-    t["note"] = [chance_note(root/i) if s == "done" else "" for i, s in zip(t.run, t.state)]   # ended at chance on train and dev
+    t["note"] = [run_note(root/i) if s == "done" else "" for i, s in zip(t.run, t.state)]   # ended at chance, or a subspace that did not form
     return t
 
-def chance_note(folder:str|Path, # a finished run's folder
-               )->str:
-    "'at chance' for a stage-0 run whose solution's record says it ended at chance on train and dev (`train.fit`); else ''."
+def run_note(folder:str|Path, # a finished run's folder
+            )->str:
+    "What a reader of the status must know about a finished run: a stage-0 run that ended at chance (`train.fit`), a stage-1 subspace that diverged (`evidence.stage1_check`); else ''."
+    from unified_delta_tuning.evidence import stage1_check
     meta = _readable(Path(folder)/Path(SOLUTION).with_suffix(".json"))
-    return "at chance" if isinstance(meta, dict) and meta.get("at_chance") else ""
+    if isinstance(meta, dict) and meta.get("at_chance"): return "at chance"
+    metrics = _readable(Path(folder)/METRICS)
+    if Path(folder).name.startswith("s1-") and isinstance(metrics, dict) and (h := stage1_check(metrics))["diverged"]: return f"stage 1 diverged: {h['why']}"
+    return ""
 
 # %% ../nbs/12_runner.ipynb #d802d5f8
 def _fmt_s(s:float)->str:

@@ -63,7 +63,7 @@ class SubspaceConfig:
         if self.group_size is not None and self.group_size < 1: raise ValueError(f"group_size must be positive or None, got {self.group_size}")
 
 # %% ../nbs/00a_settings.ipynb #9e776450
-CLAIM_CONTROLS = ("random", "unrelated", "permuted") # control subspaces a claim may require the learned one to beat
+CLAIM_CONTROLS = ("random", "unrelated", "permuted", "random_code", "pca", "mean") # controls a claim may require the learned subspace to beat
 
 @dataclass
 class ClaimRules:
@@ -72,7 +72,7 @@ class ClaimRules:
     retention: float = 0.5 # claims 2, 4: transfer gain ÷ the target method's own stage-2 gain, lower bound at least this
     region: float = 0.5 # claim 3: share of the solutions' triangle good for every method
     min_seeds: int = 3 # fewer seeds than this: "not tested (k seeds)"
-    controls: tuple = ("random", "unrelated") # controls the learned subspace must beat (lower bound of the difference > 0)
+    controls: tuple = ("random", "unrelated", "random_code") # controls the learned subspace must beat where a claim can have them (unrelated: single-task; random_code: transfer)
     level: float = 0.95 # interval coverage
     def __post_init__(self):
         self.controls = tuple(self.controls)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, SubspaceConfig, TrainConfig # no torch: reading a study is instant
+from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .metrics import METRICS
 from .tasks import OFFLINE_TASKS, TASK_SPEC_KEYS
 
@@ -32,8 +32,8 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"), 
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "precision", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape")
-CONTROL_KEYS = ("random", "permuted", "unrelated", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims")
+CONTROL_KEYS = ("random", "permuted", "unrelated", "pca", "mean", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
                       "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
 LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCAPE_DEFAULTS)
@@ -236,8 +236,9 @@ class Study:
     notebooks: str|None = None # folder of the step notebooks, if not the package's own (`plan.experiments_dir`)
     landscape: dict|None = None # [landscape]: setting, train_task, tasks, grid and thresholds
     four_methods: dict|None = None # [four_methods]: {"pairs": {source: [targets]}}, single-task subspaces that hold fine-tuning too
-    controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool}
+    controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool, "pca": bool, "mean": bool, "unrelated_to": {...}}
     precision: str = "fp32" # the backbone's forward passes: "fp32" or "bf16" autocast (`backbones.Backbone.precision`)
+    claims: ClaimRules = field(default_factory=ClaimRules) # [claims]: the margins the report's verdicts are decided by, declared before the runs
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
 # %% ../nbs/10_study.ipynb #abd853ba
@@ -400,6 +401,15 @@ def _check_controls(d, settings:dict, path, text)->dict:
                     "[single_task.pairs] needs at least two sources (e.g. tweets3 and trec50)")
     return {**{k: bool(d.get(k, False)) for k in CONTROL_KEYS if k != "unrelated_to"}, "unrelated_to": dict(d.get("unrelated_to", {}))}
 
+def _check_claims(d, path, text)->ClaimRules:
+    "Validate `[claims]`: the margins of the report's verdicts (`settings.ClaimRules`)."
+    _check_type(d, dict, "claims", path, text)
+    keys = tuple(f.name for f in fields(ClaimRules)); _unknown_keys(d, keys, "claims.", path, text)
+    for k, v in d.items():   # one key at a time, so the message points at its line
+        try: ClaimRules(**{k: v})
+        except (ValueError, TypeError) as e: raise _fail(path, text, f"claims.{k}", f"{e}; set it in [claims] or remove it for the default") from None
+    return ClaimRules(**d)
+
 def _check_groups(stages:dict, settings:dict, path, text):
     "Stage 1 splits a batch into groups of one task and one interpolation: the batch must hold whole groups."
     for key, st in settings.items():
@@ -446,7 +456,7 @@ def parse_study(text:str, # the TOML text of a study
     study = Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
                   tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
                   landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text),
-                  precision=_check_precision(d.get("precision", "fp32"), path, text), text=text)
+                  precision=_check_precision(d.get("precision", "fp32"), path, text), claims=_check_claims(d.get("claims", {}), path, text), text=text)
     for tm in stages["stage0"].get("imported", {}):
         if tm.split("/")[0] not in study.task_names:
             raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")

@@ -6,7 +6,7 @@
 __all__ = ['CONTROLS', 'Subspace', 'interpolation_weights', 'eval_points', 'subspace_loss', 'single_task_config',
            'multi_task_config', 'solution_pool', 'task_codes', 'score_points', 'reconstruction_scores',
            'reconstruction_error', 'SubspaceResult', 'train_subspace', 'save_subspace', 'load_subspace',
-           'control_subspace', 'UP_KINDS', 'WEIGHTINGS', 'RECONS', 'SubspaceConfig']
+           'control_subspace', 'pca_subspace', 'UP_KINDS', 'WEIGHTINGS', 'RECONS', 'SubspaceConfig']
 
 # %% ../nbs/06_subspace.ipynb #e124f937
 from dataclasses import dataclass, asdict, field
@@ -346,7 +346,7 @@ def load_subspace(path:str|Path, # a file written by `save_subspace`
     return sub, meta
 
 # %% ../nbs/06_subspace.ipynb #00213528
-CONTROLS = ("random", "permuted", "unrelated")  # stage 2-3 controls of a learned subspace (`unrelated` is another run's subspace)
+CONTROLS = ("random", "permuted", "unrelated", "pca", "mean")  # stage 2-3 controls of a learned subspace (`unrelated` is another run's subspace; `pca` and `mean` are built from the source solutions)
 
 def _up_tensors(sub:Subspace, method:str)->list[nn.Parameter]:
     "The trainable tensors of a method's up-projection."
@@ -373,3 +373,30 @@ def control_subspace(sub:Subspace, # the learned subspace
             for p in _up_tensors(out, m):
                 if p.shape[0] == out.specs[m].D: p.copy_(p[perm])   # the D-long rows (and bias) of the last layer
     return out
+
+# %% ../nbs/06_subspace.ipynb #ea9a1bbe
+@torch.no_grad()
+def pca_subspace(sub:Subspace, # the learned subspace (its norms and its θ_init)
+                 deltas:dict, # {method: [Δθ of each source solution]}
+                 seed:int, # seeds the random completion
+                )->tuple[Subspace, dict]: # a copy with every up-projection replaced; {method: random directions added}
+    "The closed-form control: each method's up-projection spans the top-y principal directions of its source solutions' Δθ, at the learned map's norm."
+    out, g, completed = copy.deepcopy(sub), torch.Generator().manual_seed(seed), {}
+    for m in out.methods:
+        if m in out.fastfood: raise ValueError(f"{m}'s up-projection is a Fastfood map, which has no matrix to replace by principal directions; leave {m} out of the PCA control")
+        if not deltas.get(m): raise ValueError(f"no source solutions of {m} to take principal directions from; give its stage-0 solutions")
+        last = out.up[m] if out.up_kind == "linear" else out.up[m][-1]   # the D×y layer; an MLP's first layers stay the learned ones
+        X = torch.stack([d.detach().double().cpu() for d in deltas[m]], 1)   # D × n
+        U, S, _ = torch.linalg.svd(X, full_matrices=False)
+        tol = S[0] * max(X.shape) * torch.finfo(deltas[m][0].dtype).eps   # numpy's matrix_rank tolerance, at the solutions' own precision
+        r = min(int((S > tol).sum()) if S[0] > 0 else 0, out.y)
+        s = torch.sign(U[:, :r].T @ X.mean(1)); U = U[:, :r] * torch.where(s == 0, 1.0, s)   # signs: the mean solution has positive coefficients
+        if r < out.y:   # fewer independent solutions than y: random directions orthogonal to theirs
+            R = torch.randn(X.shape[0], out.y - r, generator=g, dtype=torch.float64)
+            R -= U @ (U.T @ R)
+            U = torch.cat([U, torch.linalg.qr(R).Q], 1)
+        W = last.weight
+        last.weight.copy_((U * (W.norm().double() / math.sqrt(out.y))).to(W))
+        if last.bias is not None: last.bias.zero_()
+        completed[m] = out.y - r
+    return out, completed

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['RESULT_COLUMNS', 'METHOD_TITLES', 'METHOD_LETTERS', 'frozen', 'score_code', 'SubspaceRun', 'optimize_in_subspace',
-           'subspace_optimization', 'stage0_rows', 'run_rows', 'relative_performance', 'with_averages', 'table1',
-           'table2', 'paper_table', 'beside_paper']
+           'subspace_optimization', 'random_code_transfer', 'score_solutions', 'stage0_rows', 'run_rows',
+           'relative_performance', 'with_averages', 'table1', 'table2', 'paper_table', 'beside_paper']
 
 # %% ../nbs/07_transfer.ipynb #9a5c59c2
 from contextlib import contextmanager
@@ -111,6 +111,37 @@ def subspace_optimization(bb:Backbone, task, sub:Subspace, source:str, # as in `
     best.grid = [g for r in runs for g in r.grid]
     best.wall_time = time.perf_counter() - start   # the whole grid and the transfer tests
     return best
+
+# %% ../nbs/07_transfer.ipynb #4bc2c8a7
+@torch.no_grad()
+def random_code_transfer(bb:Backbone, task, sub:Subspace, # backbone, task and the learned projections
+                         run:SubspaceRun, # a stage-2 run (its code's norm and its targets)
+                         cfg:TrainConfig, # `mode` and `eval_batch_size` are used
+                         seed:int, # seeds the code's direction
+                        )->tuple[dict, dict]: # {target: test score}, {target: its answer for each test example}
+    "Claim 2's control: a random code with the trained code's norm, decoded through every target method and scored on test."
+    z = torch.randn(sub.y, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = (z * (run.code.double().norm() / z.norm())).float()
+    scores, answers = {}, {}
+    for t in run.transfer:
+        scores[t], answers[t] = scored_predictions(bb, task, "test", sub.specs[t], sub.decode(t, z.to(sub.init(t))), cfg)
+    return scores, answers
+
+@torch.no_grad()
+def score_solutions(bb:Backbone, task, # backbone and task
+                    thetas:dict, # {method: (spec, θ)}: the vectors to score, e.g. θ_init + the mean source Δθ
+                    source:str, # the method whose row is stage 2 (the others are filed as its transfers)
+                    cfg:TrainConfig, # `mode` and `eval_batch_size` are used
+                    seed:int, # the run's seed (for its rows)
+                   )->SubspaceRun:
+    "Stage 2 without training: each method's given vector scored on dev and test, as a `SubspaceRun` with no code."
+    if source not in thetas: raise KeyError(f"no vector for the source method {source!r}; have {list(thetas)}")
+    start, dev, test, preds = time.perf_counter(), {}, {}, {}
+    for m, (spec, theta) in thetas.items():
+        dev[m] = scored_predictions(bb, task, "dev", spec, theta, cfg)[0]
+        test[m], preds[m] = scored_predictions(bb, task, "test", spec, theta, cfg)
+    return SubspaceRun(task.name, source, 0.0, seed, torch.zeros(0), 0, dev[source], test[source],
+                       {m: {"dev": dev[m], "test": test[m]} for m in thetas if m != source}, [], {}, time.perf_counter() - start, [], preds)
 
 # %% ../nbs/07_transfer.ipynb #7aee191d
 RESULT_COLUMNS = ["stage", "train_task", "task", "source", "target", "seed", "lr", "step", "dev", "test"]
