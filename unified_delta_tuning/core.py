@@ -96,13 +96,15 @@ def git_commit(path:str|Path=None, # a folder inside the repository; default: th
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired): return None
 
+def _n(k:int, word:str)->str: return f"{k} {word}{'' if k == 1 else 's'}"   # 1 thread, 2 threads
+
 def run_metadata(threads:int|None=None, # CPU threads the computation used; None: this process's (`torch.get_num_threads()`)
                 )->dict:
     "Package versions, git commit, device and time: the provenance stored with every artefact."
     import torch
     dev = default_device()
     return {"versions": package_versions(), "git_commit": git_commit(),
-            "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores, {threads or torch.get_num_threads()} threads)",
+            "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores, {_n(threads or torch.get_num_threads(), 'thread')})",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 # %% ../nbs/00_core.ipynb #a5b7e4e4
