@@ -141,6 +141,9 @@ def test_udt_export_and_import(runs, tmp_path):
         with use_delta(model, specs["lora"], theta), torch.no_grad(): ours = model(**ids).last_hidden_state
         theirs = PeftModel.from_pretrained(copy.deepcopy(model), out)(**ids).last_hidden_state
         assert (ours - theirs).abs().max() < F64_TOL * ours.abs().max() and (ours - model(**ids).last_hidden_state).abs().max() > 0.1
+    with pytest.raises(SystemExit) as e: main(["export", str(runs["s0"]), str(tmp_path/runs["s0"].name)])   # another adapter is there: refused
+    assert e.value.code == 2
+    main(["export", str(runs["s0"]), str(tmp_path/runs["s0"].name), "--overwrite"])                     # unless asked
     main(["export", str(runs["s2"]), str(tmp_path/"native"), "--format", "native"])   # the run's source method, Adapter
     spec, theta, meta = load_native(tmp_path/"native", bb.model)
     assert spec == specs["adapter"] and meta["run"] == runs["s2"].name

@@ -137,12 +137,12 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     return tables
 
 # %% ../nbs/16_cli.ipynb #ceb701dc
-def cmd_export(args:argparse.Namespace, # run, out, format, method
+def cmd_export(args:argparse.Namespace, # run, out, format, method, overwrite
               )->Path:
     "Write a finished run's vector as a PEFT adapter folder (LoRA) or in the native format (any method)."
     from unified_delta_tuning.core import read_json
     from unified_delta_tuning.peft_io import ADAPTER_CONFIG, NATIVE, PROVENANCE, export_run
-    out = export_run(args.run, args.out, args.format, args.method)
+    out = export_run(args.run, args.out, args.format, args.method, args.overwrite)
     if args.format == "peft":
         cfg, prov = read_json(out/ADAPTER_CONFIG), read_json(out/PROVENANCE)
         print(f"{out}: a PEFT LoRA adapter (r={cfg['r']}, lora_alpha={cfg['lora_alpha']}, {len(cfg['target_modules'])} modules, base "
@@ -236,6 +236,7 @@ def _peft_parsers(sub):
                    help="peft: adapter_config.json + adapter_model.safetensors (LoRA); native: delta.safetensors + delta.json (any method)")
     e.add_argument("--method", choices=("adapter", "lora", "prefix", "finetune"),
                    help="stage 2: the method to decode the code through (default: lora for peft, else the run's source method)")
+    e.add_argument("--overwrite", action="store_true", help="replace an adapter already in OUT (without it, a folder holding one is refused)")
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("import", help="turn a PEFT LoRA adapter folder into a stage-0 solution file that stage 1 reads",
                        description="Turn a PEFT LoRA adapter folder into a stage-0 solution for the LoRA spec of --sizes and --seed "
@@ -300,7 +301,7 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try: args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, FloatingPointError) as e:   # (a diverged training run: its setting named)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ModuleNotFoundError, FloatingPointError) as e:   # (a diverged training run: its setting named)
         print(f"udt {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
     except OSError as e:   # outside a study run, which words its own: a full disk or a folder that cannot be written
         what = "free space on its disk or make its folder writable, then run the command again" if e.errno in _DISK_ERRNOS else "check the path"

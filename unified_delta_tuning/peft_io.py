@@ -87,14 +87,23 @@ def peft_config(model:nn.Module, # the backbone the spec belongs to
                      task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True)
     return {**cfg.to_dict(), "target_modules": targets}   # PEFT holds them in a set; the file lists them in flatten order
 
+def _check_out(out:str|Path, overwrite:bool)->None:
+    "Refuse to write over an adapter (PEFT or native) that is already in `out`, unless asked to."
+    held = [n for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS, "adapter_model.bin", NATIVE, NATIVE[:-len(".safetensors")] + ".json") if (Path(out)/n).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"{out} already holds {', '.join(held)}: writing there would replace that adapter; give a new folder, "
+                              f"or replace it on purpose with overwrite=True (udt export --overwrite)")
+
 def export_peft(model:nn.Module, # the backbone the spec belongs to
                 spec:DeltaSpec, # a LoRA spec on it
                 theta:Tensor, # θ of that spec
                 out:str|Path, # the adapter folder to write
                 base_model:str|None=None, # the backbone's name for PEFT; default: `backbone_names(model)[0]`
                 provenance:dict|None=None, # where θ came from (run, task, scores), kept in `udt_provenance.json`
+                overwrite:bool=False, # replace an adapter already in `out` (otherwise refused)
                )->Path:
     "Write θ of a LoRA spec as a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`)."
+    _check_out(out, overwrite)
     base_model = base_model or next(iter(backbone_names(model)), None)
     if not base_model:
         raise ValueError("this model records no name or folder (config._name_or_path is empty); pass base_model=, the name PEFT users load it by")
@@ -113,7 +122,11 @@ def read_peft(folder:str|Path, # a PEFT adapter folder
         raise FileNotFoundError(f"{folder} is not a PEFT adapter folder ({ADAPTER_CONFIG} is missing); give the folder `save_pretrained` wrote")
     cfg = read_json(folder/ADAPTER_CONFIG)
     if (folder/ADAPTER_WEIGHTS).exists(): tensors = load_bytes((folder/ADAPTER_WEIGHTS).read_bytes())
-    elif (folder/"adapter_model.bin").exists(): tensors = torch.load(folder/"adapter_model.bin", map_location="cpu", weights_only=True)
+    elif (folder/"adapter_model.bin").exists():
+        try: tensors = torch.load(folder/"adapter_model.bin", map_location="cpu", weights_only=True)   # a pickle that holds more than tensors is refused, never run
+        except Exception as e:
+            raise ValueError(f"{folder/'adapter_model.bin'} is not a plain file of tensors, so it was not loaded (a pickle can run code): "
+                             f"{str(e).strip().splitlines()[0][:200]}; save the adapter as safetensors (save_pretrained(..., safe_serialization=True))") from None
     else: raise FileNotFoundError(f"{folder} has {ADAPTER_CONFIG} but no weights ({ADAPTER_WEIGHTS} or adapter_model.bin)")
     return cfg, tensors
 
@@ -148,6 +161,14 @@ def peft_mismatches(cfg:dict, tensors:dict, # a PEFT adapter's config and tensor
     if odd: problems.append(f"{len(odd)} tensor(s) are no LoRA A or B weight, e.g. {odd[0]!r}")
     got = {(mt[1], mt[2]) for mt in keys.values() if mt}
     paths = {p for p, _ in got}
+    tm = cfg.get("target_modules")   # what the config says it adapts must be what its tensors adapt
+    if tm:
+        hit = (lambda p: re.fullmatch(tm, p) is not None) if isinstance(tm, str) else (lambda p: any(p == t or p.endswith("." + t) for t in tm))
+        stray, unused = sorted(p for p in paths if not hit(p)), ([] if isinstance(tm, str) else [t for t in tm if not any(p == t or p.endswith("." + t) for p in paths)])
+        if stray or unused:
+            problems.append("its adapter_config.json and its tensors disagree: target_modules " + (f"{tm!r} " if isinstance(tm, str) else f"({len(tm)}) ")
+                            + (f"do not name {len(stray)} adapted module(s), e.g. {stray[0]!r}" if stray else "")
+                            + ("; " if stray and unused else "") + (f"name {len(unused)} module(s) with no tensors, e.g. {unused[0]!r}" if unused else ""))
     half = sorted(p for p in paths if ((p, "A") in got) != ((p, "B") in got))
     if half: problems.append(f"{len(half)} module(s) have only one of lora_A and lora_B, e.g. {half[0]!r}")
     sites = module_paths(model)
@@ -201,9 +222,10 @@ def export_native(model:nn.Module, # the backbone the spec belongs to
                   out:str|Path, # the folder to write `delta.safetensors` and `delta.json` into
                   base_model:str|None=None, # the backbone's name; default `backbone_names(model)[0]`
                   provenance:dict|None=None, # where θ came from (run, task, scores)
+                  overwrite:bool=False, # replace an adapter already in `out` (otherwise refused)
                  )->Path:
     "Write θ of any method as named tensors plus a JSON sidecar saying what they are and how they act."
-    _check_model(model, spec)
+    _check_model(model, spec); _check_out(out, overwrite)
     tensors = spec.unflatten(check_theta(spec, theta).detach().to("cpu", torch.float32))
     meta = {"format": "udt-delta", **spec.meta(), "spec_hash": spec.hash, "base_model": base_model or next(iter(backbone_names(model)), None),
             "how": HOW[spec.method], **(provenance or {})}
@@ -277,6 +299,7 @@ def export_run(run, # a finished run's folder, or its `steps.FinishedRun`
                out:str|Path, # the folder to write
                format:str="peft", # "peft" (a PEFT adapter folder; LoRA only) or "native" (`export_native`; any method)
                method:str|None=None, # stage 2: the method to decode through (default: LoRA for "peft", else the run's source)
+               overwrite:bool=False, # replace an adapter already in `out` (otherwise refused, before the backbone loads)
               )->Path:
     "Write a finished run's vector as a PEFT adapter folder or in the native format."
     from unified_delta_tuning.steps import FinishedRun, load_run
@@ -284,7 +307,8 @@ def export_run(run, # a finished run's folder, or its `steps.FinishedRun`
     r = run if isinstance(run, FinishedRun) else load_run(run)
     if method is None and r.step == "stage2" and format == "peft": method = "lora"
     if format == "peft" and r.step in ("stage0", "stage2"): _lora_only(method or r.params["method"])   # before the backbone loads
+    _check_out(out, overwrite)
     bb, spec, theta, prov = run_vector(r, method)
     base = next(iter(backbone_names(bb.model, bb.name)), None)
-    if format == "peft": return export_peft(bb.model, spec, theta, out, base, prov)
-    return export_native(bb.model, spec, theta, out, base, prov)
+    if format == "peft": return export_peft(bb.model, spec, theta, out, base, prov, overwrite)
+    return export_native(bb.model, spec, theta, out, base, prov, overwrite)
