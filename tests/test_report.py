@@ -78,6 +78,10 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
         assert text in html, text   # the closed-form baselines and claim 2's random code, as planned controls
     assert "ours: Table 3" not in html and figures(html) == 6
     assert "import " not in html and "skip_exec" not in html and "study_dir =" not in html   # no code, front matter or parameters
+    # a stage-0 run whose metrics.json is damaged: udt report names it and the command that redoes it
+    s0 = next(p for p in folder.iterdir() if p.name.startswith("s0-nyt-lora")); (s0/"metrics.json").write_text("[1, 2, 3]")
+    r = subprocess.run([str(UDT), "report", str(tmp_path/"s.toml"), "--runs", str(tmp_path/"runs"), "--no-html"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and f"1 run(s) are 1 corrupt (e.g. {s0.name})" in r.stderr and "`udt study run` redoes them" in r.stderr, r.stdout[-2000:] + r.stderr[-2000:]
     check_in_chromium(page, tmp_path/"report.png", tables=9, figs=6,
                       headings=["Study report: tiny-report", "claims, tested", "Table 1", "Table 2", "The transfer matrix", "Training curves", "The landscape"])
 
@@ -113,3 +117,17 @@ def test_bad_input_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="udt study run"): render_report(tmp_path)   # before any kernel starts
     r = subprocess.run([str(UDT), "report", str(tmp_path/"nothing.toml")], capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert r.returncode == 2 and "no study file" in r.stderr
+
+
+def test_a_read_only_study_is_reported_from_its_results(tmp_path, monkeypatch, capsys):
+    import errno
+    import unified_delta_tuning.results as results
+    from unified_delta_tuning.cli import main
+    study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
+    def read_only(folder): raise OSError(errno.EROFS, "Read-only file system", str(folder/"results.csv"))
+    monkeypatch.setattr(results, "write_results", read_only)   # root ignores chmod: the storage says it cannot be written
+    main(["report", str(study), "--no-html"])
+    out = capsys.readouterr().out
+    assert "cannot be written (Read-only file system): its results.csv is read as it is" in out and "The paper's claims" in out, out
+    with pytest.raises(SystemExit) as e: main(["report", str(study)])
+    assert e.value.code == 2 and "give another folder with --out" in capsys.readouterr().err

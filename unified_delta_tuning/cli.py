@@ -109,19 +109,31 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     import shutil
     from unified_delta_tuning.evidence import baseline_scores, study_arms, study_claims
     from unified_delta_tuning.report import readable, render_report
-    from unified_delta_tuning.results import paper_tables, result_rows, study_folder, write_results
+    from unified_delta_tuning.results import paper_tables, read_results, result_rows, study_folder, write_results
     from unified_delta_tuning.transfer import beside_paper
     folder = study_folder(args.study, args.runs)
     if not folder.is_dir(): raise FileNotFoundError(f"no runs in {folder}; run `udt study run {args.study}` first")
-    res = write_results(folder)
+    try: res = write_results(folder)
+    except OSError as e:   # a finished study on read-only storage: read its results.csv as it is
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not (folder/"results.csv").is_file(): raise
+        res = read_results(folder); print(f"{folder} cannot be written ({e.strerror}): its results.csv is read as it is, not rebuilt")
+        if not args.no_html and args.out is None:
+            raise ValueError(f"the report is written into the study folder, which cannot be written; give another folder with --out, or use --no-html") from None
     print(f"{folder/'results.csv'}: {len(res)} runs ({', '.join(f'{n} {s}' for s, n in res.state.value_counts().items())})")
+    bad = res[res.state.isin(["corrupt", "partial", "failed"])]
+    redo = (f"{len(bad)} run(s) are {', '.join(f'{n} {s}' for s, n in bad.state.value_counts().items())} (e.g. {', '.join(bad.run_id[:3])}): "
+            f"`udt study status` says why, `udt study run` redoes them") if len(bad) else ""
+    if redo: print(redo)
     rows = result_rows(folder)   # the runs of the plan the study was last run with
     if rows.empty: print("no finished stage-0 or stage-2 runs yet"); return {}
     cl = study_claims(folder, res).reset_index()   # the verdicts first: what a reader came for
     print(f"\nThe paper's claims under the study's [claims] margins (the report explains each)\n{cl[['claim', 'evidence', 'seeds', 'verdict']].to_string(index=False)}")
     base = readable(baseline_scores(study_arms(folder, res)[0]))
     print(f"\nStage 0 (the denominators of the relative scores), the untrained start θ_init and the majority class, test scores\n{base.to_string()}")
-    tables = paper_tables(rows)
+    try: tables = paper_tables(rows)
+    except KeyError as e:   # a table cell without its stage-0 denominator: name the runs that cause it
+        if redo: raise ValueError(f"{e.args[0]}; the cause: {redo}") from None
+        raise
     for name, t in tables.items():
         n = int(name.split()[-1])
         print(f"\n{name} (relative performance, %)\n{t.round(1).to_string()}")

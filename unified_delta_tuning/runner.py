@@ -49,12 +49,29 @@ def _kill_kernels()->int:
 
 _IPC_DIR, _IPC_LOCK = [], threading.Lock()   # the private folder of this process's kernel sockets, made on first use
 
+def _pid_alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True   # another user's live process
+    return True
+
+def _sweep_ipc_dirs(tmp:str|None=None)->list[str]:
+    "Remove the kernel-socket folders (`udt-kernels-<pid>-*`) of runners that are gone; return what was removed."
+    import tempfile
+    gone = []
+    for d in Path(tmp or tempfile.gettempdir()).glob("udt-kernels-*"):
+        m = re.match(r"udt-kernels-(\d+)-", d.name)
+        if m and d.is_dir() and not _pid_alive(int(m[1])): shutil.rmtree(d, ignore_errors=True); gone.append(str(d))
+    return gone
+
 def ipc_kernel_manager()->type:
     "A kernel manager class whose kernels talk over IPC sockets in a private folder (removed at exit) instead of TCP ports on localhost."
     from jupyter_client.manager import AsyncKernelManager
     import atexit, tempfile, uuid
     with _IPC_LOCK:
-        if not _IPC_DIR: _IPC_DIR.append(tempfile.mkdtemp(prefix="udt-kernels-")); atexit.register(shutil.rmtree, _IPC_DIR[0], True)
+        if not _IPC_DIR:
+            _sweep_ipc_dirs()   # a runner killed with SIGKILL could not remove its folder: the next one does
+            _IPC_DIR.append(tempfile.mkdtemp(prefix=f"udt-kernels-{os.getpid()}-")); atexit.register(shutil.rmtree, _IPC_DIR[0], True)
     class IpcKernelManager(AsyncKernelManager):
         "A local kernel over IPC: no port to take, nothing readable by other users, and no ipykernel warning about plain-text TCP."
         def __init__(self, **kw):
