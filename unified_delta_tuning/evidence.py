@@ -146,8 +146,6 @@ class Evidence:
 def _ratio(a, b):
     with np.errstate(invalid="ignore", divide="ignore"): return np.where(b != 0, a / np.where(b != 0, b, 1), np.nan)
 
-_DIAGNOSTICS = ["stage1", "stage1_diverged", "stage1_why", "stage1_error"]
-
 def evidence(arms:pd.DataFrame, # `study_arms`
              tasks:dict, # {task: (golds, metric)}, from `study_arms`
              B:int=1000, # bootstrap replicates of the test examples

@@ -189,8 +189,8 @@ def plot_curves(hist:pd.DataFrame, # `run_histories` of one step
         long = long.rename(columns={"source": "method", "value": "dev"}); panel, hue, y = "panel", "method", "dev"
     else: raise ValueError(f"unknown step {step!r}; use stage0, stage1 or stage2")
     panels = list(dict.fromkeys(long[panel]))
-    if step == "stage2": panels = list(dict.fromkeys(long.sort_values(["setting", "train_task", "task"], kind="stable").assign(c=long.arm != "learned").sort_values(
-        ["setting", "train_task", "task", "c"], kind="stable")[panel]))   # each pair's learned runs first, then its controls
+    if step == "stage2":   # each pair's learned runs first, then its controls
+        panels = list(dict.fromkeys(long.assign(c=long.arm != "learned").sort_values(["setting", "train_task", "task", "c"], kind="stable")[panel]))
     n = min(col_wrap, len(panels)); rows_ = -(-len(panels) // n)
     fig, axes = plt.subplots(rows_, n, figsize=(3.6 * n, 2.8 * rows_), squeeze=False, layout="constrained", sharex=True)
     hues = [m for m in METHODS if m in set(long[hue])] + sorted(set(long[hue]) - set(METHODS))
