@@ -131,3 +131,17 @@ def test_a_read_only_study_is_reported_from_its_results(tmp_path, monkeypatch, c
     assert "cannot be written (Read-only file system): its results.csv is read as it is" in out and "The paper's claims" in out, out
     with pytest.raises(SystemExit) as e: main(["report", str(study)])
     assert e.value.code == 2 and "give another folder with --out" in capsys.readouterr().err
+
+def test_a_folder_with_some_shards_says_which_seeds_are_missing(tmp_path):
+    from unified_delta_tuning.results import run_seed
+    study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
+    for d in list(study.iterdir()):
+        if d.is_dir() and run_seed(d.name) == 43: shutil.rmtree(d)         # only seed 42's shard was published
+    r = subprocess.run([str(UDT), "report", str(study), "--out", str(tmp_path/"out")], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "published" in r.stdout and "corrupt" not in r.stdout, r.stdout     # small artefacts without vectors read as published
+    assert "seeds complete: 42; missing: 43 (`udt study run" in r.stdout, r.stdout
+    verdicts = r.stdout.split("The paper's claims")[1].split("Stage 0 (the denominators")[0]
+    assert "not tested (1 seed)" in verdicts and " supported" not in verdicts.replace("not supported", ""), verdicts
+    html = (tmp_path/"out"/"report.html").read_text()
+    assert "missing: 43" in html and "Traceback" not in html

@@ -176,3 +176,27 @@ def test_pipeline_end_to_end_resumes_and_repeats(tmp_path):
 
     r = udt("report", study, "--runs", runs)
     assert r.returncode == 0 and "Table 1" in r.stdout and "Table 2" in r.stdout and "A→L" in r.stdout, r.stdout + r.stderr
+
+def test_shards_run_apart_and_add_up(fake_study, tmp_path):
+    from unified_delta_tuning.results import publish_runs, read_results, seed_coverage
+    f, runs = fake_study
+    f.write_text(f.read_text().replace("seeds = [42]", "seeds = [42, 43]").replace('nyt = ["tweets"]\n', ""))   # one pair, two seeds
+    r = udt("study", "run", f, "--seeds", "44", "--runs", runs)
+    assert r.returncode == 2 and "seed 44 is not a seed of this study (42, 43)" in r.stderr, r.stderr
+    log = []
+    t = run_study(f, runs, jobs=2, threads=1, seeds=[43], log=log.append)        # machine A: seed 43's chain only
+    assert "14 runs" not in log[0] and "7 runs of seed(s) 43 (7 of its 14)" in log[0], log[0]
+    assert set(t[t.seed == 43].state) == {"done"} and set(t[t.seed == 42].state) == {"todo"}
+    assert len(json.loads((runs/"fake"/"plan.json").read_text())["runs"]) == 14  # the plan is the whole study's
+    r = udt("study", "status", f, "--runs", runs)
+    assert "by seed (runs done of the seed's runs): 42 0/7, 43 7/7" in r.stdout, r.stdout
+    other = tmp_path/"machine-b"
+    run_study(f, other, jobs=2, threads=1, seeds=[42], log=lambda *a: None)     # machine B: seed 42's
+    pub = tmp_path/"reports"/"fake"
+    assert publish_runs(runs/"fake", pub)["copied"] == 7 and not seed_coverage(pub).complete.all()
+    assert publish_runs(other/"fake", pub)["kept"] == 7 and seed_coverage(pub).complete.all()
+    run_study(f, tmp_path/"all", jobs=2, threads=1, log=lambda *a: None)        # the whole study at once, for comparison
+    merged, whole = (read_results(p).set_index("run_id").sort_index() for p in (pub, tmp_path/"all"/"fake"))
+    assert merged.index.tolist() == whole.index.tolist() and set(merged.state) == {"published"}
+    assert merged["metrics.seed"].tolist() == whole["metrics.seed"].tolist() == merged.seed.tolist()
+    assert not list(pub.glob("*/*.safetensors")) and not list(pub.glob("*/run.ipynb"))

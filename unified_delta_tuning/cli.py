@@ -66,7 +66,7 @@ def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, m
     return t
 
 # %% ../nbs/16_cli.ipynb #c19616d2
-def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, threads
+def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, threads, seeds
                  )->"pd.DataFrame":
     "Run (or, with --dry-run, plan) a study; exit with status 1 if a run failed or is blocked."
     from unified_delta_tuning.runner import run_study
@@ -74,11 +74,12 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
     if args.launcher == "local" and args.nproc != 1: raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs one process per run)")
     if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
-                  progress_every=args.progress_every or None, nproc=args.nproc)
+                  progress_every=args.progress_every or None, nproc=args.nproc, seeds=args.seeds)
     if args.dry_run and t.attrs.get("missing"):   # as the real run would: it stops before any run
         print(f"udt study: error: {len(t.attrs['missing'])} missing input(s), listed above; `udt study run` would stop before any run", file=sys.stderr)
         sys.exit(2)
     sel = t if args.only is None else t[t.step == args.only]
+    if args.seeds: sel = sel[sel.seed.isin(args.seeds)]   # a shard answers for its own runs
     if not args.dry_run and sel.state.isin(["failed", "blocked"]).any():
         bad = sel[sel.state.isin(["failed", "blocked"])]
         print(f"\n{len(bad)} run(s) did not finish:\n" + bad[["run", "state", "error"]].to_string(index=False), file=sys.stderr)
@@ -92,6 +93,8 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
     t = study_status(args.study, args.runs)
     print(t.to_string(index=False))
     print("\n" + ", ".join(f"{n} {s}" for s, n in t.state.value_counts().items()))
+    if t.seed.nunique() > 1:   # the shards: how far each seed's chain is
+        print("by seed (runs done of the seed's runs): " + ", ".join(f"{s} {(g.state == 'done').sum()}/{len(g)}" for s, g in t.groupby("seed")))
     came, ready = t.reused.str.startswith("from "), t.reused.str.startswith("ready in ")
     if came.any(): print(f"{came.sum()} run(s) reused from other studies: " + ", ".join(
         f"{n} from {w}/" for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
@@ -109,7 +112,9 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     import shutil
     from unified_delta_tuning.evidence import baseline_scores, study_arms, study_claims
     from unified_delta_tuning.report import readable, render_report
-    from unified_delta_tuning.results import paper_tables, read_results, result_rows, study_folder, write_results
+    from unified_delta_tuning.plan import PLAN
+    from unified_delta_tuning.results import (coverage_note, paper_tables, publish_runs, read_results, result_rows, seed_coverage,
+                                              study_folder, write_results)
     from unified_delta_tuning.transfer import beside_paper
     folder = study_folder(args.study, args.runs)
     if not folder.is_dir(): raise FileNotFoundError(f"no runs in {folder}; run `udt study run {args.study}` first")
@@ -120,6 +125,7 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
         if not args.no_html and args.out is None:
             raise ValueError(f"the report is written into the study folder, which cannot be written; give another folder with --out, or use --no-html") from None
     print(f"{folder/'results.csv'}: {len(res)} runs ({', '.join(f'{n} {s}' for s, n in res.state.value_counts().items())})")
+    if (folder/PLAN).is_file(): print(coverage_note(seed_coverage(folder, res), args.study))   # the shards present and missing
     bad = res[res.state.isin(["corrupt", "partial", "failed"])]
     redo = (f"{len(bad)} run(s) are {', '.join(f'{n} {s}' for s, n in bad.state.value_counts().items())} (e.g. {', '.join(bad.run_id[:3])}): "
             f"`udt study status` says why, `udt study run` redoes them") if len(bad) else ""
@@ -146,6 +152,10 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
             dest = Path(args.publish); dest.mkdir(parents=True, exist_ok=True)
             for kind in ("notebook", "html"): shutil.copyfile(out[kind], dest/f"{folder.name}{out[kind].suffix}")
             print(f"published: {dest/folder.name}.html and .ipynb")
+            if (folder/PLAN).is_file() and (dest/folder.name).resolve() != folder.resolve():   # the runs' small artefacts, merged with other shards'
+                n = publish_runs(folder, dest/folder.name)
+                print(f"published the small artefacts of {n['copied']} run(s) to {dest/folder.name}/ ({n['kept']} from other shards kept, "
+                      f"{n['removed']} of an earlier plan removed): {coverage_note(seed_coverage(dest/folder.name, n['results']), args.study)}")
     return tables
 
 # %% ../nbs/16_cli.ipynb #ceb701dc
@@ -219,6 +229,8 @@ def _study_parsers(sub):
     r.add_argument("--launcher", choices=("local", "torchrun"), default="local", help="torchrun: stage-0 and stage-1 runs train in --nproc processes each (DDP-style, 05a_distributed)")
     r.add_argument("--nproc", type=int, default=1, help="processes per stage-0/1 run with --launcher torchrun (default 1)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
+    r.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="run only these seeds' chains, a shard of the study (default: every seed); shards run apart add up")
     r.set_defaults(func=cmd_study_run)
     q = ss.add_parser("status", help="show the state of every run of a study")
     q.add_argument("study", help="a study file")
@@ -231,7 +243,8 @@ def _report_parser(sub):
     rp.add_argument("study", help="a study file, or a study folder (runs/<name>)")
     rp.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
     rp.add_argument("--out", help="folder for report.ipynb and report.html (default: the study folder)")
-    rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/)")
+    rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
+                    "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'")
     rp.add_argument("--no-html", action="store_true", help="print the tables only")
     rp.set_defaults(func=cmd_report)
 

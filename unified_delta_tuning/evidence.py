@@ -92,9 +92,9 @@ def study_arms(study_dir:str|Path, # the study folder
               )->tuple[pd.DataFrame, dict]: # arms (kind, setting, subspace, train_task, task, source, target, seed, stage1, score, answers); {task: (golds, metric)}
     "Every scored arm of the study's finished stage-0 and stage-2 runs, with its test answers, the stage-1 run behind it, and each task's golds."
     from unified_delta_tuning.plan import PREDICTIONS, ROWS
-    from unified_delta_tuning.results import stage0_by_chain   # a shared stage 0 counts once per chain
+    from unified_delta_tuning.results import FINISHED, stage0_by_chain   # a shared stage 0 counts once per chain
     study_dir, rows, tasks = Path(study_dir), [], {}
-    for r in pd.concat([stage0_by_chain(results), results[(results.state == "done") & (results.step == "stage2")]]).itertuples():
+    for r in pd.concat([stage0_by_chain(results), results[results.state.isin(FINISHED) & (results.step == "stage2")]]).itertuples():
         rec = _read(study_dir/r.run_id, PREDICTIONS)
         golds, metric = tasks.setdefault(rec["task"], (rec["golds"], rec["metric"]))
         if rec["golds"] != golds or rec["metric"] != metric:
@@ -129,7 +129,8 @@ def stage1_check(metrics:dict, # a stage-1 run's `metrics.json` (or its row of `
 def stage1_health(results:pd.DataFrame, # `results.read_results` of a study
                  )->pd.DataFrame: # index run_id; setting, seed and `stage1_check`'s columns
     "Every finished stage-1 run: its worst relative reconstruction error, its dev score against θ_init's, and whether it diverged."
-    done = results[(results.step == "stage1") & (results.state == "done")].to_dict("records")
+    from unified_delta_tuning.results import FINISHED
+    done = results[(results.step == "stage1") & results.state.isin(FINISHED)].to_dict("records")
     rows = {r["run_id"]: dict(setting=r.get("setting"), seed=r.get("seed"), **stage1_check(r)) for r in done}
     cols = ["setting", "seed", "error", "method", "dev", "init_dev", "diverged", "why"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols).rename_axis("run_id")

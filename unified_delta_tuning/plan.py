@@ -7,7 +7,8 @@ __all__ = ['STEP_NOTEBOOKS', 'PARAMS', 'NOTEBOOK', 'KERNEL_LOG', 'DONE', 'ERROR'
            'METRICS', 'ROWS', 'HISTORY', 'LANDSCAPE', 'AREAS', 'LANDSCAPE_PNG', 'PREDICTIONS', 'STUDY_FILE', 'PLAN',
            'RESULTS', 'LOCK', 'PLAN_VERSION', 'LOCATION_KEYS', 'SEED_MAX', 'NAME_MAX', 'Run', 'make_run',
            'notebook_hash', 'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table',
-           'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs', 'reuse_note']
+           'shard_runs', 'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs',
+           'reuse_note']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
 import importlib.util, json, os, re, shutil
@@ -317,6 +318,23 @@ def run_table(runs:list[Run], # a plan (`plan_runs`)
                      "method": p.get("method") or p.get("source") or ",".join(p.get("methods", [])),
                      "control": p.get("control") or "", "seed": p["seed"], "deps": len(r.deps)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/11_plan.ipynb #058a31ce
+def shard_runs(runs:list[Run], # a plan (`plan_runs`)
+               seeds:list[int], # the chains (study seeds) to keep
+              )->list[Run]: # the runs of those chains and the runs they read, in plan order
+    "The runs of some seeds' chains, with every run they depend on."
+    from unified_delta_tuning.study import StudyError
+    have = sorted({r.params["seed"] for r in runs})
+    if (bad := [s for s in seeds if s not in have]):
+        raise StudyError(f"seed {bad[0]} is not a seed of this study ({', '.join(map(str, have))}); give --seeds from those, "
+                         "or add it to the study's `seeds`")
+    by_id, keep = {r.id: r for r in runs}, set()
+    shared = {r.params.get("stage0_seed") for r in runs if r.params["seed"] in seeds} - {None}   # `[stage0] seed`: the stage 0 every chain shares
+    todo = [r.id for r in runs if r.params["seed"] in seeds or (r.step == "stage0" and r.params["seed"] in shared)]
+    while todo:
+        if (i := todo.pop()) not in keep: keep.add(i); todo += by_id[i].deps
+    return [r for r in runs if r.id in keep]
 
 # %% ../nbs/11_plan.ipynb #daa91f0b
 def experiments_dir(study:Study|None=None, # a study whose `notebooks` key may name another folder

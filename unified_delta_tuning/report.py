@@ -17,7 +17,7 @@ import pandas as pd
 from .core import atomic_write
 from .deltas import METHODS
 from .plan import PLAN, experiments_dir
-from .results import learned_rows, paper_tables, read_results, study_folder
+from .results import FINISHED, learned_rows, paper_tables, read_results, study_folder
 from .runner import ipc_kernel_manager
 from .transfer import METHOD_LETTERS, paper_table, relative_performance
 
@@ -33,7 +33,7 @@ def task_summary(folder:str|Path, # a study folder
     "The study's tasks as its stage-0 runs loaded them: metric, classes, split sizes, rows read and dropped, label counts, majority-class and θ_init test scores."
     folder = Path(folder)
     res = read_results(folder) if res is None else res
-    s0 = res[(res.step == "stage0") & (res.state == "done")]
+    s0 = res[(res.step == "stage0") & res.state.isin(FINISHED)]
     if "current" in s0: s0 = s0[s0.current.astype(bool)]
     if s0.empty: return pd.DataFrame()
     plan = json.loads((folder/PLAN).read_text())["runs"] if (folder/PLAN).is_file() else list(s0.run_id)
@@ -258,7 +258,7 @@ def _values(s:pd.Series)->str:
 def provenance(results:pd.DataFrame, # a study's `results.csv`
               )->pd.DataFrame:
     "Key facts of a study's runs: what, with which settings, code, versions and devices, and how long it took."
-    d = results[results.state == "done"]
+    d = results[results.state.isin(FINISHED)]
     facts = {"backbone": _values(results.backbone), "methods": _values(results.get("method", pd.Series(dtype=str))),
              "seeds": _values(results.seed.astype("Int64")), "runs": ", ".join(f"{n} {s}" for s, n in results.state.value_counts().items())}
     shared = results.get("stage0_seed", pd.Series(dtype=float)).dropna()

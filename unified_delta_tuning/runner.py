@@ -18,7 +18,7 @@ import pandas as pd
 
 from .core import PROGRESS_ENV, atomic_write, run_metadata, write_json
 from .plan import (DONE, ERROR, KERNEL_LOG, LOCK, METRICS, NOTEBOOK, PARAMS, PLAN, RESULTS, SOLUTION, STEP_NOTEBOOKS, STUDY_FILE, Run,
-                                       experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table)
+                                       experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table, shard_runs)
 from .results import _readable, _sha256, run_state, write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
 from .tasks import check_source
@@ -432,20 +432,23 @@ def run_study(study:Study|str|Path, # a study or its file
               log:Callable=print, # where progress lines go
               progress_every:float|None=30, # seconds between progress lines on the runs in flight; None: none
               nproc:int=1, # > 1: stage-0 and stage-1 runs train in this many processes under `torchrun` (`05a_distributed`)
+              seeds:list[int]|None=None, # run only these seeds' chains, a shard (`plan.shard_runs`); None: every seed
              )->pd.DataFrame: # the plan with each run's final state
-    "Run every unfinished run of a study in dependency order, then rebuild `results.csv`."
+    "Run every unfinished run of a study (or of a shard of its seeds) in dependency order, then rebuild `results.csv`."
     study = _load(study)
     if only is not None and only not in STEPS: raise StudyError(f"unknown step {only!r}; use one of {', '.join(STEPS)}")
     if jobs < 1: raise ValueError(f"jobs must be at least 1, got {jobs}")
     if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}")
     runs, root = plan_runs(study), Path(runs_root)/study.name
+    shard = runs if seeds is None else shard_runs(runs, seeds)   # plan.json still lists every run: the report counts what is missing
     table, problems = study_status(study, runs_root), missing_inputs(study)
     if dry_run: _dry_run(study, table, problems, root, log); table.attrs["missing"] = problems; return table   # `udt` exits 2 on any
     if problems: raise StudyError(f"cannot start {study.name!r}: {len(problems)} missing input(s):\n  " + "\n  ".join(problems))
     threads, state = run_threads(jobs, threads), dict(zip(table.run, table.state))
-    pending = [r for r in runs if (only is None or r.step == only) and state[r.id] != "done"]
-    n_sel = sum(only is None or r.step == only for r in runs); reused = n_sel - len(pending)   # `_schedule` empties `pending`
-    log(f"study {study.name!r}: {n_sel} runs{f' of {only}' if only else ''}, {reused} already done, {len(pending)} to run "
+    pending = [r for r in shard if (only is None or r.step == only) and state[r.id] != "done"]
+    n_sel = sum(only is None or r.step == only for r in shard); reused = n_sel - len(pending)   # `_schedule` empties `pending`
+    of = f" of seed(s) {', '.join(map(str, seeds))} ({len(shard)} of its {len(runs)})" if seeds is not None else ""
+    log(f"study {study.name!r}: {n_sel} runs{of}{f' of {only}' if only else ''}, {reused} already done, {len(pending)} to run "
         f"with {jobs} job(s) × {threads} thread(s){f' (stages 0 and 1: {nproc} processes each, torchrun)' if nproc > 1 else ''} in {root}/")
     if pending and (warning := _threads_warning(jobs, threads)): log(warning)
     if (note := custom_notebooks_note(study)): log(note)
