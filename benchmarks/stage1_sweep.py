@@ -1,6 +1,6 @@
 """Stage-1 settings (lr, steps, ra) under which the default study's multi-task and four-method subspaces form.
 
-In the published default study (`reports/default/`) the multi-task subspace of {tweets3, trec50} (y = 100, ra = 10,
+In the previous published default study (plan v3, `reports/default-v3/`) the multi-task subspace of {tweets3, trec50} (y = 100, ra = 10,
 the study's [stage1] lr = 1e-2) did not form: every method's relative reconstruction error
 ‖up(down(Δθ)) − Δθ‖/‖Δθ‖ was 5.6-6.6 (1.0 = no better than predicting Δθ = 0) and its dev score fell from 0.108 at
 step 30 to 0.082 at step 60; in the four-method subspace (tweets3; adapter, LoRA, prefix and fine-tuning; y = 4,
@@ -129,7 +129,7 @@ def recommend(rows:list[dict], setting:str)->dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default="studies/default.toml"); p.add_argument("--runs", default="/work/sweep-runs")
-    p.add_argument("--published", default="reports/default", help="the published study's runs: baselines not rerun are read from here")
+    p.add_argument("--published", default="reports/default-v3", help="the published study's runs: baselines not rerun are read from here")
     p.add_argument("--out", default=str(OUT)); p.add_argument("--max-error", type=float, default=0.5)
     p.add_argument("--only", choices=["multi", "four"], help="only this setting's configurations")
     p.add_argument("--stop-after", type=float, default=None, help="start no configuration after this many minutes")

@@ -137,7 +137,8 @@ def test_a_folder_with_some_shards_says_which_seeds_are_missing(tmp_path):
     study = tmp_path/"report-study"; shutil.copytree(FIXTURE, study)
     for d in list(study.iterdir()):
         if d.is_dir() and run_seed(d.name) == 43: shutil.rmtree(d)         # only seed 42's shard was published
-    r = subprocess.run([str(UDT), "report", str(study), "--out", str(tmp_path/"out")], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    r = subprocess.run([str(UDT), "report", str(study), "--out", str(tmp_path/"out"), "--previous", str(FIXTURE)],   # beside both seeds' verdicts
+                       capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "published" in r.stdout and "corrupt" not in r.stdout, r.stdout     # small artefacts without vectors read as published
     assert "seeds complete: 42; missing: 43 (`udt study run" in r.stdout, r.stdout
@@ -145,3 +146,4 @@ def test_a_folder_with_some_shards_says_which_seeds_are_missing(tmp_path):
     assert "not tested (1 seed)" in verdicts and " supported" not in verdicts.replace("not supported", ""), verdicts
     html = (tmp_path/"out"/"report.html").read_text()
     assert "missing: 43" in html and "Traceback" not in html
+    assert "Against the previously published verdicts" in html and "report-study</code> (an earlier run" in html

@@ -1,28 +1,18 @@
-"""Copy a study folder's small artefacts (JSON, CSV, the study file; no vectors, notebooks or logs) to another folder.
+"""Publish a study folder's small artefacts (JSON, CSV, the study file; no vectors, notebooks or logs) into another folder.
 
-Only the run folders of the study's current plan (`plan.json`) are copied: runs of an earlier plan stay behind.
+`results.publish_runs` does it (the same as `udt report --publish`): the finished runs of the study's current plan
+(`plan.json`) are added or replaced, runs already there from another shard are kept, runs of an earlier plan are
+removed, and DST's results.csv is rebuilt (its runs read as `published`).
 
 `python tools/small_artefacts.py /tmp/runs/report-study tests/data/report-study` refreshes the report's test
-fixture; the same publishes a study's report inputs without its vectors. DST is replaced.
+fixture; the same publishes a study's report inputs without its vectors.
 """
-import json, shutil, sys
+import sys
 from pathlib import Path
 
-SMALL = {".json", ".csv", ".toml"}
-
-def copy_small(src:Path, dst:Path)->int:
-    "Replace `dst` by the small artefacts of `src`; the number of files copied."
-    if not (src/"results.csv").is_file(): sys.exit(f"{src} is not a study folder (no results.csv); give <runs>/<study>")
-    if dst.exists(): shutil.rmtree(dst)
-    plan = json.loads((src/"plan.json").read_text())["runs"] if (src/"plan.json").is_file() else None
-    n = 0
-    for f in sorted(src.rglob("*")):
-        parts = f.relative_to(src).parts
-        if plan is not None and len(parts) > 1 and parts[0] not in plan: continue   # a run of an earlier plan
-        if f.is_file() and f.suffix in SMALL and not any(p.startswith(".") for p in parts):
-            (dst/f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, dst/f.relative_to(src)); n += 1
-    return n
+from unified_delta_tuning.results import coverage_note, publish_runs, seed_coverage
 
 if __name__ == "__main__":
     if len(sys.argv) != 3: sys.exit(__doc__)
-    print(copy_small(Path(sys.argv[1]), Path(sys.argv[2])), "files copied")
+    n = publish_runs(Path(sys.argv[1]), Path(sys.argv[2]))
+    print(f"{n['copied']} runs copied, {n['kept']} kept, {n['removed']} removed; {coverage_note(seed_coverage(sys.argv[2], n['results']))}")

@@ -146,7 +146,7 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
         print(f"average row beside the paper's:\n{beside_paper(t, n).round(1).to_string()}")
     if not tables: print("\nno stage-2 runs have finished yet, so there are no tables")
     if not args.no_html:
-        out = render_report(folder, args.out)
+        out = render_report(folder, args.out, previous=args.previous)
         print(f"\nreport ({out['seconds']:.0f} s): {out['html']}")
         if args.publish:
             dest = Path(args.publish); dest.mkdir(parents=True, exist_ok=True)
@@ -246,6 +246,7 @@ def _report_parser(sub):
     rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
                     "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'")
     rp.add_argument("--no-html", action="store_true", help="print the tables only")
+    rp.add_argument("--previous", help="an earlier published run of the study (e.g. reports/default-v3): the report sets its verdicts beside these")
     rp.set_defaults(func=cmd_report)
 
 # %% ../nbs/16_cli.ipynb #81b9a9e0

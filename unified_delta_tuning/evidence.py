@@ -6,7 +6,7 @@
 __all__ = ['MEAN_METRICS', 'STAGE1_ERROR_LIMIT', 'QUANTITIES', 'TABLES', 'SUBSPACE_TITLES', 'CLAIMS', 'HOW_TO_ADD',
            'test_predictions', 'example_draws', 'resampled_scores', 'study_arms', 'stage1_check', 'stage1_health',
            'Evidence', 'evidence', 'Estimate', 'aggregate', 'interval', 'evidence_table', 'claims', 'study_claims',
-           'baseline_scores']
+           'compare_claims', 'baseline_scores']
 
 # %% ../nbs/14a_evidence.ipynb #b81f0249
 import warnings
@@ -452,6 +452,16 @@ def study_claims(study_dir:str|Path, # the study folder (results.csv, study.toml
     f = study_dir/STUDY_FILE
     rules = tomllib.loads(f.read_text(encoding="utf-8")).get("claims", {}) if f.is_file() else {}
     return claims(evidence(*study_arms(study_dir, res), B=B, health=stage1_health(res)), landscapes(study_dir, res), rules)
+
+# %% ../nbs/14a_evidence.ipynb #cde3586a
+def compare_claims(now:pd.DataFrame, # `claims` (or `study_claims`) of the current runs
+                   before:pd.DataFrame, # the same of an earlier run of the study
+                  )->pd.DataFrame: # rows: claim; columns: (before / now, seeds / gain / retention / verdict / why), changed
+    "Two runs' verdicts side by side, claim by claim, with whether each verdict changed."
+    cols = ["seeds", "gain (learned)", "retention (learned)", "verdict", "why"]
+    out = pd.concat({"before": before.reindex(columns=cols), "now": now.reindex(columns=cols)}, axis=1)
+    out[("", "changed")] = out[("before", "verdict")].fillna("") != out[("now", "verdict")].fillna("")
+    return out
 
 # %% ../nbs/14a_evidence.ipynb #7011d5f1
 def baseline_scores(arms:pd.DataFrame, # `study_arms`

@@ -301,15 +301,17 @@ def render_report(study:str|Path, # a study folder, or a study file (its folder 
                   out_dir:str|Path|None=None, # where report.ipynb and report.html go (default: the study folder)
                   runs_root:str|Path="runs", # where a study file's runs live
                   timeout:int=900, # seconds a report cell may take
+                  previous:str|Path|None=None, # an earlier published run of the study, whose verdicts the report sets beside these
                  )->dict[str, Path]: # {"notebook": ..., "html": ...}
     "Execute the report notebook on a study folder and write it as a notebook and a static HTML page."
     import papermill as pm
     folder = study_folder(study, runs_root).resolve()
     read_results(folder)   # fails early, naming what to run
+    if previous: read_results(previous)   # and for the earlier run
     out = Path(out_dir or folder).resolve(); out.mkdir(parents=True, exist_ok=True)
     tmp = out/".report.tmp.ipynb"
     start = time.perf_counter()
-    pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder)}, kernel_name="python3",
+    pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder), "previous_dir": str(Path(previous).resolve()) if previous else ""}, kernel_name="python3",
                         progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True,
                         kernel_manager_class=ipc_kernel_manager())   # IPC, not TCP: the kernel prints no warning about plain-text ports
     (out/"report.ipynb").write_bytes(tmp.read_bytes()); tmp.unlink()
