@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['STEPS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS', 'TOP_KEYS',
            'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'StudyError', 'Study',
-           'parse_study', 'load_study', 'parse_override', 'dump_toml', 'apply_overrides']
+           'parse_study', 'study_files', 'load_study', 'parse_override', 'dump_toml', 'apply_overrides']
 
 # %% ../nbs/10_study.ipynb #826b8105
 import copy, difflib, json, math, os, re, shlex, tomllib
@@ -466,14 +466,24 @@ def parse_study(text:str, # the TOML text of a study
             raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
     return study
 
+def study_files(folder:str|Path, # a folder that may hold studies
+               )->list[Path]:
+    "The study files in `folder`: the TOML files with a [single_task] or [multi_task] table, as every study has (not pyproject.toml)."
+    found = []
+    for p in sorted(Path(folder).glob("*.toml")) if Path(folder).is_dir() else []:
+        try: d = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError): continue
+        if "single_task" in d or "multi_task" in d: found.append(p)
+    return found
+
 def load_study(path:str|Path, # a study file (`.toml`)
                overrides:list[str]|tuple=(), # `KEY=VALUE` settings over the file's (`apply_overrides`)
               )->Study:
     "Read and validate a study file."
     path = Path(path)
     if not path.is_file():
-        known = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
-        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(known)}" if known else "; give the path of a .toml study file"))
+        known = study_files(path.parent)
+        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(p.name for p in known)}" if known else "; give the path of a .toml study file"))
     return parse_study(path.read_text(encoding="utf-8"), path, overrides)
 
 # %% ../nbs/10_study.ipynb #1f2534b8
