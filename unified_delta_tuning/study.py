@@ -433,6 +433,7 @@ def parse_study(text:str, # the TOML text of a study
     try: d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e: raise StudyError(f"{where}: not valid TOML: {e}; fix the syntax on that line") from None
     if overrides: d, text = apply_overrides(d, overrides, text, path)
+    if "logging" in d: _check_logging(d["logging"], path, text)
     _unknown_keys(d, TOP_KEYS, "", path, text)
     name, backbone, methods, seeds, sizes, tasks = _check_top(d, path, text)
     stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STEPS if s != "landscape"}
@@ -565,3 +566,17 @@ def apply_overrides(d:dict, # the parsed study file
     resolved = _ResolvedText(head + dump_toml(d))
     resolved.source, resolved.overrides = getattr(text, "source", text), named
     return d, resolved
+
+# %% ../nbs/10_study.ipynb #b1be2a83
+TOP_KEYS = TOP_KEYS + ("logging",)   # [logging]: where the runs' curves go (`05b_tracking`), checked by `_check_logging`
+
+def _check_logging(d, path, text)->dict:
+    "Validate `[logging]`: tensorboard, mlflow and wandb, each true or false; one that is on must be installed."
+    from unified_delta_tuning.tracking import LOGGERS, installed
+    _check_type(d, dict, "logging", path, text); _unknown_keys(d, LOGGERS, "logging.", path, text)
+    for k, v in d.items():
+        if not isinstance(v, bool): raise _fail(path, text, f"logging.{k}", f"must be true or false, got {v!r}")
+        if v and not installed(k):
+            how = 'pip install "unified-delta-tuning[logging]"' if k == "tensorboard" else f"pip install {k}"
+            raise _fail(path, text, f"logging.{k}", f"{k} is not installed here: `{how}`, or set {k} = false")
+    return dict(d)
