@@ -60,10 +60,21 @@ def test_peft_loads_our_lora_with_our_outputs(family, t5_model, bert_model, tmp_
     assert (ours - theirs).abs().max() < tol and (ours - merged).abs().max() < tol
 
 
-def test_gpt2_lora_is_refused_with_the_reason(tmp_path):
-    "GPT-2's q and v live in one fused c_attn, which PEFT's LoRA adapts as a whole: the export says so instead of writing a wrong adapter."
+def test_gpt2_lora_exports_as_one_rank_2r_adapter_on_c_attn(tmp_path):
+    "GPT-2's q and v live in one fused c_attn, which PEFT's LoRA adapts as a whole: the export stacks our two updates into one of rank 2r."
     model = random_gpt2(); spec = delta_spec(model, "lora", r=2, alpha=4)
-    with pytest.raises(ValueError, match="not 'gpt2'"): export_peft(model, spec, spec.init, tmp_path/"g", base_model="random-gpt2")
+    theta = _noisy(spec, std=0.5)
+    folder = export_peft(model, spec, theta, tmp_path/"g", base_model="random-gpt2")
+    cfg = json.loads((folder/ADAPTER_CONFIG).read_text())
+    assert (cfg["r"], cfg["lora_alpha"], cfg["task_type"], cfg["fan_in_fan_out"]) == (4, 8, "CAUSAL_LM", True)
+    model = copy.deepcopy(model).double()
+    with use_delta(model, spec, theta): ours = _out(model)
+    pm = PeftModel.from_pretrained(copy.deepcopy(model), folder)
+    theirs = _out(pm); merged = _out(pm.merge_and_unload())
+    assert (ours - _out(model)).abs().max() > 0.1
+    tol = F64_TOL * ours.abs().max()
+    assert (ours - theirs).abs().max() < tol and (ours - merged).abs().max() < tol
+    with pytest.raises(ValueError, match="cannot hold"): import_peft(folder, random_gpt2(), spec, ["random-gpt2"])
 
 
 def test_import_refuses_what_does_not_fit(t5_model, tmp_path):

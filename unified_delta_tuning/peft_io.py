@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PEFT_TASK_TYPES', 'HUB_NAMES', 'ADAPTER_CONFIG', 'ADAPTER_WEIGHTS', 'PROVENANCE', 'NATIVE', 'HOW', 'peft_task_type',
-           'backbone_names', 'module_paths', 'peft_tensors', 'peft_config', 'export_peft', 'read_peft',
+           'backbone_names', 'module_paths', 'fused_parts', 'peft_tensors', 'peft_config', 'export_peft', 'read_peft',
            'peft_mismatches', 'import_peft', 'export_native', 'load_native', 'import_solution', 'run_vector',
            'export_run']
 
@@ -21,7 +21,7 @@ from .deltas import ALL_METHODS, DeltaSpec, check_theta, delta_spec
 from .families import core_module, family_of, fingerprint, lora_sites
 
 # %% ../nbs/04a_peft.ipynb #f0d7d73a
-PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION", "llama": "CAUSAL_LM"}  # family -> the PEFT task type of its adapters
+PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION", "llama": "CAUSAL_LM", "gpt2": "CAUSAL_LM"}  # family -> the PEFT task type of its adapters
 HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # backbone name -> the Hub id of the same weights
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"  # a PEFT adapter folder
 PROVENANCE = "udt_provenance.json"  # beside them: the spec and the run the adapter came from (PEFT ignores it)
@@ -50,6 +50,28 @@ def module_paths(model:nn.Module, # a model of one of `families.FAMILIES`, or a 
     pre = "" if core is model else next(n for n, m in model.named_modules() if m is core) + "."
     return [(p, pre + p) for p, _, _ in lora_sites(model)]
 
+# %% ../nbs/04a_peft.ipynb #65f20c1f
+def fused_parts(model:nn.Module, # a model of one of `families.FAMILIES`, or a task head around one
+               )->dict[str, list]:
+    "{path of a fused projection in `model`: [(site, slice of its output), ...]} where LoRA adapts parts of one module (GPT-2's `c_attn`); {} elsewhere."
+    from unified_delta_tuning.families import lora_parts
+    parts = lora_parts(model)
+    if all(part is None for *_, part in parts): return {}
+    names, out = {id(m): n for n, m in model.named_modules()}, {}
+    for site, mod, _, _, part in parts: out.setdefault(names[id(mod)], []).append((site, part))
+    return out
+
+def _fused_tensors(model:nn.Module, params:dict)->dict[str, Tensor]:
+    "PEFT's tensors of LoRA on fused projections: the parts' A stacked, their B placed block-diagonally in their output slices."
+    out = {}
+    for path, parts in fused_parts(model).items():
+        A = torch.cat([params[f"{s}.lora_A"].T for s, _ in parts])           # [k·r, in]
+        r, width = params[f"{parts[0][0]}.lora_A"].shape[1], max(p.stop for _, p in parts)
+        B = torch.zeros(width, len(parts) * r)                                # [out, k·r]: zeros outside each part's slice and rank block
+        for i, (s, p) in enumerate(parts): B[p, i * r:(i + 1) * r] = params[f"{s}.lora_B"].T
+        out[f"base_model.model.{path}.lora_A.weight"], out[f"base_model.model.{path}.lora_B.weight"] = A.contiguous(), B
+    return out
+
 # %% ../nbs/04a_peft.ipynb #4f5d0a4e
 def _check_model(model:nn.Module, spec:DeltaSpec)->None:
     "Refuse a spec that was built for another backbone."
@@ -69,6 +91,7 @@ def peft_tensors(model:nn.Module, # the backbone the spec belongs to
     "θ as PEFT's tensors: `base_model.model.<path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]."
     _lora_only(spec.method); _check_model(model, spec)
     params = spec.unflatten(check_theta(spec, theta).detach().to("cpu", torch.float32))
+    if fused_parts(model): return _fused_tensors(model, params)   # GPT-2: q and v are parts of one c_attn
     out = {}
     for site, path in module_paths(model):
         out[f"base_model.model.{path}.lora_A.weight"] = params[f"{site}.lora_A"].T.contiguous()
@@ -82,9 +105,10 @@ def peft_config(model:nn.Module, # the backbone the spec belongs to
     "PEFT's `LoraConfig` of the spec, as the dict `adapter_config.json` holds."
     from peft import LoraConfig
     _lora_only(spec.method)
-    targets = [path for _, path in module_paths(model)]
-    cfg = LoraConfig(r=spec.sizes["r"], lora_alpha=spec.sizes["alpha"], target_modules=targets, lora_dropout=0.0, bias="none",
-                     task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True)
+    targets, k = [path for _, path in module_paths(model)], 1
+    if (fused := fused_parts(model)): targets, k = list(fused), len(next(iter(fused.values())))   # one rank-k·r adapter per fused module
+    cfg = LoraConfig(r=k * spec.sizes["r"], lora_alpha=k * spec.sizes["alpha"], target_modules=targets, lora_dropout=0.0, bias="none",
+                     task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True, fan_in_fan_out=bool(fused))
     return {**cfg.to_dict(), "target_modules": targets}   # PEFT holds them in a set; the file lists them in flatten order
 
 def _check_out(out:str|Path, overwrite:bool)->None:
@@ -192,6 +216,10 @@ def import_peft(folder:str|Path, # a PEFT LoRA adapter folder
                )->Tensor:
     "θ of `spec` (float32, shape (D,)) holding a PEFT LoRA adapter; refused, naming each mismatch, if it does not fit."
     _lora_only(spec.method); _check_model(model, spec)
+    if fused_parts(model):
+        raise ValueError(f"{folder}: a PEFT LoRA on {family_of(model).name}'s fused {', '.join(sorted({p.rsplit('.', 1)[-1] for p in fused_parts(model)}))} "
+                         "adapts the whole query | key | value projection with one pair of factors, which our LoRA (separate factors on the query "
+                         "and value parts) cannot hold; import adapters of a model with separate projections (T5, BERT, Llama)")
     cfg, tensors = read_peft(folder)
     problems, found = peft_mismatches(cfg, tensors, model, spec, base_names)
     if problems:

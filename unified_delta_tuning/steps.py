@@ -113,6 +113,9 @@ def finish_step(run_dir:str|Path, # the run's folder
     if rows is not None: write_json(run_dir/ROWS, rows)
     if history is not None: write_json(run_dir/HISTORY, history)
     if predictions is not None: write_json(run_dir/PREDICTIONS, predictions)
+    if history:   # TensorBoard (MLflow, W&B) where the study turns them on (`05b_tracking`)
+        from unified_delta_tuning.tracking import log_run
+        log_run(run_dir, history, metrics)
     write_json(run_dir/METRICS, metrics)
     return metrics
 

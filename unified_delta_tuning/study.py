@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['STEPS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS', 'TOP_KEYS',
            'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'StudyError', 'Study',
-           'parse_study', 'load_study']
+           'parse_study', 'study_files', 'load_study', 'parse_override', 'dump_toml', 'apply_overrides']
 
 # %% ../nbs/10_study.ipynb #826b8105
-import difflib, os, re, tomllib
+import copy, difflib, json, math, os, re, shlex, tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -62,6 +62,8 @@ def _key_line(text:str, # the TOML text
 
 # %% ../nbs/10_study.ipynb #e49009ce
 def _where(study_path, text:str|None, key:str)->str:
+    if (over := _override_where(study_path, text, key)): return over   # a key set by `--set` (`parse_overrides`)
+    text = getattr(text, "source", text)   # the file's own text, for its lines
     line = _key_line(text, key) if text else None
     return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key})"
 
@@ -424,11 +426,14 @@ def _check_groups(stages:dict, settings:dict, path, text):
 # %% ../nbs/10_study.ipynb #7363ee29
 def parse_study(text:str, # the TOML text of a study
                 path:str|Path|None=None, # the file it came from (for messages and relative paths)
+                overrides:list[str]|tuple=(), # `KEY=VALUE` settings over the file's, e.g. "stage2.steps=80" (`apply_overrides`)
                )->Study:
     "Read and validate a study; raise `StudyError` naming the line, the key and the fix."
     where = str(path) if path else "<study>"
     try: d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e: raise StudyError(f"{where}: not valid TOML: {e}; fix the syntax on that line") from None
+    if overrides: d, text = apply_overrides(d, overrides, text, path)
+    if "logging" in d: _check_logging(d["logging"], path, text)
     _unknown_keys(d, TOP_KEYS, "", path, text)
     name, backbone, methods, seeds, sizes, tasks = _check_top(d, path, text)
     stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STEPS if s != "landscape"}
@@ -462,11 +467,116 @@ def parse_study(text:str, # the TOML text of a study
             raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
     return study
 
+def study_files(folder:str|Path, # a folder that may hold studies
+               )->list[Path]:
+    "The study files in `folder`: the TOML files with a [single_task] or [multi_task] table, as every study has (not pyproject.toml)."
+    found = []
+    for p in sorted(Path(folder).glob("*.toml")) if Path(folder).is_dir() else []:
+        try: d = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError): continue
+        if "single_task" in d or "multi_task" in d: found.append(p)
+    return found
+
 def load_study(path:str|Path, # a study file (`.toml`)
+               overrides:list[str]|tuple=(), # `KEY=VALUE` settings over the file's (`apply_overrides`)
               )->Study:
     "Read and validate a study file."
     path = Path(path)
     if not path.is_file():
-        known = sorted(p.name for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
-        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(known)}" if known else "; give the path of a .toml study file"))
-    return parse_study(path.read_text(encoding="utf-8"), path)
+        known = study_files(path.parent)
+        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(p.name for p in known)}" if known else "; give the path of a .toml study file"))
+    return parse_study(path.read_text(encoding="utf-8"), path, overrides)
+
+# %% ../nbs/10_study.ipynb #1f2534b8
+_BARE_WORD = re.compile(r"[A-Za-z0-9_./~$+-]+")   # an unquoted string value: a name or a path
+
+def _key_path(d:dict)->list[str]:
+    "The keys of the one value in a nested one-key table: `{'a': {'b': 0}}` -> ['a', 'b']."
+    keys = []
+    while isinstance(d, dict): k = next(iter(d)); keys.append(k); d = d[k]
+    return keys
+
+def parse_override(s:str, # "KEY=VALUE", e.g. "stage2.steps=80" or "seeds=[42,43]"
+                  )->tuple[list[str], object]: # (the key's path, e.g. ["stage2", "steps"]; the value, TOML-typed)
+    "Read one `--set KEY=VALUE`: a dotted TOML key and a TOML value (a bare word is a string)."
+    key, eq, value = s.partition("=")
+    key, value = key.strip(), value.strip()
+    if not eq or not key or not value: raise StudyError(f"--set {s}: give KEY=VALUE, e.g. --set stage2.steps=80 or --set seeds=[42,43]")
+    try: keys = _key_path(tomllib.loads(f"{key} = 0"))
+    except tomllib.TOMLDecodeError: raise StudyError(f"--set {s}: {key!r} is not a TOML key; write a dotted key such as stage2.steps") from None
+    try: return keys, tomllib.loads(f"x = {value}")["x"]
+    except tomllib.TOMLDecodeError as e:
+        if _BARE_WORD.fullmatch(value): return keys, value
+        raise StudyError(f"--set {s}: {value!r} is not a TOML value ({e}); quote strings with spaces (name=\"my study\"), "
+                         "write lists as [42,43] and tables as {steps=80}") from None
+
+# %% ../nbs/10_study.ipynb #5158361a
+class _ResolvedText(str):
+    "A study's text with overrides: the resolved TOML, plus the file's own text (`source`) and the overrides by key."
+    source: str; overrides: dict
+
+def _override_where(study_path, text, key:str)->str|None:
+    "Where an error about `key` comes from when an override set it, a table holding it or a key inside it; None otherwise."
+    overrides = getattr(text, "overrides", {})
+    for k, s in overrides.items():
+        if key == k or key.startswith(k + "."): return f"{study_path or '<study>'} with --set {s} ({key})"
+    inside = [s for k, s in overrides.items() if k.startswith(key + ".")]   # e.g. an error about [stage1] after --set stage1.group_size=3
+    if inside:
+        line = _key_line(text.source, key)
+        return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key}, with " + " ".join(f"--set {s}" for s in inside) + ")"
+
+_TOML_KEY = re.compile(r"[A-Za-z0-9_-]+")
+def _toml_key(k:str)->str: return k if _TOML_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
+
+def _toml_value(v)->str:
+    "One TOML value (tables inline)."
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, int): return str(v)
+    if isinstance(v, float): return repr(v) if math.isfinite(v) else "nan" if v != v else "inf" if v > 0 else "-inf"
+    if isinstance(v, str): return json.dumps(v, ensure_ascii=False)   # JSON's escapes are TOML's basic-string escapes
+    if isinstance(v, list): return "[" + ", ".join(map(_toml_value, v)) + "]"
+    if isinstance(v, dict): return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a study value")
+
+def dump_toml(d:dict, # a parsed TOML document (`tomllib.loads`)
+              table:str="", # the header of `d` (the dotted path of a sub-table; "": the top)
+             )->str:
+    "A parsed TOML document as TOML text: each table's plain keys under its [header], then its sub-tables."
+    plain = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    out = ([f"[{table}]"] if table else []) + plain
+    subs = [dump_toml(v, f"{table}.{_toml_key(k)}" if table else _toml_key(k)) for k, v in d.items() if isinstance(v, dict)]
+    return "\n".join(out + [("\n" if out else "") + s for s in subs]) + ("\n" if not table else "")
+
+def apply_overrides(d:dict, # the parsed study file
+                    overrides:list[str]|tuple, # `KEY=VALUE` strings (`parse_override`)
+                    text:str, # the file's text
+                    path=None, # the file (for messages)
+                   )->tuple[dict, str]: # (the resolved study; its text, as TOML, with the file's text and the overrides)
+    "Set each override into a parsed study; the text that names an override in an error about its key."
+    d, named = copy.deepcopy(d), {}
+    for s in overrides:
+        keys, value = parse_override(s)
+        node = d
+        for i, k in enumerate(keys[:-1]):
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise StudyError(f"{path or '<study>'} with --set {s}: {'.'.join(keys[:i + 1])} is {node!r}, not a table, so it has no key {keys[i + 1]!r}")
+        node[keys[-1]] = value; named[".".join(keys)] = s
+    head = f"# {path or 'a study'} with " + " ".join(f"--set {shlex.quote(s)}" for s in overrides) + "\n"
+    resolved = _ResolvedText(head + dump_toml(d))
+    resolved.source, resolved.overrides = getattr(text, "source", text), named
+    return d, resolved
+
+# %% ../nbs/10_study.ipynb #b1be2a83
+TOP_KEYS = TOP_KEYS + ("logging",)   # [logging]: where the runs' curves go (`05b_tracking`), checked by `_check_logging`
+
+def _check_logging(d, path, text)->dict:
+    "Validate `[logging]`: tensorboard, mlflow and wandb, each true or false; one that is on must be installed."
+    from unified_delta_tuning.tracking import LOGGERS, installed
+    _check_type(d, dict, "logging", path, text); _unknown_keys(d, LOGGERS, "logging.", path, text)
+    for k, v in d.items():
+        if not isinstance(v, bool): raise _fail(path, text, f"logging.{k}", f"must be true or false, got {v!r}")
+        if v and not installed(k):
+            how = 'pip install "unified-delta-tuning[logging]"' if k == "tensorboard" else f"pip install {k}"
+            raise _fail(path, text, f"logging.{k}", f"{k} is not installed here: `{how}`, or set {k} = false")
+    return dict(d)
