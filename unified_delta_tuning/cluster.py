@@ -155,7 +155,7 @@ def study_executor(cluster:str|None, # "local:N", "slurm" or "pbs"
     try:
         with Client(made if made is not None else scheduler) as client:
             if kind != "local":
-                log(f"waiting for a first Dask worker ({kind}: {made.job_name + ' jobs in the queue' if made is not None else scheduler})")
+                log(f"waiting for a first Dask worker ({f'{kind} jobs in the queue' if made is not None else scheduler})")
                 client.wait_for_workers(1)
             n_checked = check_shared_storage(client, root)
             log(f"Dask: {n_checked} worker(s), {sum(client.nthreads().values())} run(s) at once, all sharing {root}")
