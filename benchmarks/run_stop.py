@@ -9,6 +9,8 @@ the time they start and end, so that
 - `stop`  = `execute_run` returned - last cell's end (kernel shutdown, then the runner's checks and `done.json`),
 
 and `total` is the whole run. The modes alternate, `--n` runs each, on this machine with one thread per kernel.
+`whole_process` in the JSON holds the second form below timed from outside as whole processes, 5 paired runs of
+each mode (wall and CPU seconds of the process and its children, peak memory; the ratio graceful / immediate).
 
     PYTHONPATH=. python benchmarks/run_stop.py --n 5 --out benchmarks/run_stop.json   # both modes, JSON
     PYTHONPATH=. python benchmarks/run_stop.py --shutdown graceful --n 1                  # one mode, one run (for timing whole processes)

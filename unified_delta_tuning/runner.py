@@ -148,7 +148,7 @@ def _disk_message(e:OSError, what:str, folder:Path)->str:
 
 # %% ../nbs/12_runner.ipynb #bf96edb6
 PROGRESS = "progress.json"   # in a run in flight: its training loop's progress (`core.Progress`); deleted when the run ends
-KERNEL_SHUTDOWN = "immediate"   # a run's kernel is killed once its last cell has ended ("graceful": asked to exit, which took ~2.9 s; `benchmarks/run_stop.py`)
+KERNEL_SHUTDOWN = "immediate"   # a run's kernel is killed once its last cell has ended ("graceful": asked to exit and waited for; `benchmarks/run_stop.py`)
 DISTRIBUTED_STEPS = ("stage0", "stage1")   # the steps that train under `torchrun` with --nproc > 1 (`05a_distributed`)
 
 def execute_run(run:dict, # {"id", "step", "params", "deps"}
