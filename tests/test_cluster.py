@@ -3,7 +3,7 @@
 One study run on the cluster, with the worker that executes the first run killed (SIGKILL) while its kernel works:
 the scheduler gives that run to a worker again, the study completes, no run is left partial, and every score and
 every vector equals the local runner's (`tools/compare_results.py`: every results.csv column but timings, every
-`.safetensors` file to the bit).
+`.safetensors` file to the bit). And Ctrl-C stops the runs in flight on the workers, leaving them partial.
 """
 import os, signal, subprocess, sys, threading, time
 from pathlib import Path
@@ -53,3 +53,23 @@ def test_tiny_study_on_a_local_cluster_survives_a_killed_worker_with_the_local_r
                          capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120)
     assert cmp.returncode == 0 and "7 runs" in cmp.stdout and "0 values differ" in cmp.stdout, cmp.stdout + cmp.stderr
     assert "vectors: " in cmp.stdout and " bit-identical" in cmp.stdout, cmp.stdout
+
+
+def test_sigint_stops_the_runs_on_the_workers_and_leaves_them_partial(tmp_path):
+    "Ctrl-C of `udt study run --cluster local:2` (exit 130): the two runs in flight on the workers stop, partial, no kernel left."
+    from studies import UDT
+    study = tmp_path/"tiny.toml"; study.write_text(TINY); folder = (tmp_path/"runs"/"tiny").resolve()
+    p = subprocess.Popen([str(UDT), "study", "run", str(study), "--cluster", "local:2", "--threads", "1", "--runs", "runs"], cwd=tmp_path,
+                         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        end = time.time() + 120
+        while len({cwd for _, _, cwd in _kernels_in(folder)}) < 2 and time.time() < end: time.sleep(0.1)
+        assert len({cwd for _, _, cwd in _kernels_in(folder)}) == 2, (p.poll(), _kernels_in(folder))
+        os.kill(p.pid, signal.SIGINT); _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode == 130 and "stopped 2 run(s) in flight" in err, err[-2000:]
+    end = time.time() + 10
+    while _kernels_in(folder) and time.time() < end: time.sleep(0.1)
+    assert not _kernels_in(folder)
+    assert sorted(run_state(d) for d in folder.iterdir() if d.is_dir()) == ["partial", "partial"] and not list(folder.glob("*/error.json"))

@@ -125,9 +125,9 @@ class ClusterExecutor(Executor):
     def slots(self)->int:
         "Runs the workers can take now (at least 1: a run then waits for a worker)."
         return max(1, sum(self.client.nthreads().values()))
-    def submit(self, fn, run, folder, *args):
-        "Run `fn(run, folder, *args)` on a worker (`_on_worker`)."
-        return self._pool.submit(_on_worker, self.token, fn, run, str(folder), *args)
+    def submit(self, fn, run, folder, notebook, *args):
+        "Run `fn(run, folder, notebook, *args)` on a worker (`_on_worker`), with the paths made absolute: a worker's working directory is not ours."
+        return self._pool.submit(_on_worker, self.token, fn, run, str(Path(folder).resolve()), str(Path(notebook).resolve()), *args)
     def shutdown(self, wait=True, cancel_futures=False):
         "With `cancel_futures`: cancel the waiting runs and kill this study's kernels on every worker."
         if cancel_futures:

@@ -287,7 +287,7 @@ def _stop_on_signals():
     try: yield
     except KeyboardInterrupt as e:
         _STOPPING.set()
-        with _FLIGHT_LOCK: runs = sorted(Path(f).name for f in _IN_FLIGHT)
+        with _FLIGHT_LOCK: runs = sorted(Path(f).name for f in _IN_FLIGHT) or list(getattr(e, "runs", []))
         _kill_kernels(); _wait_for_runs(6)
         raise StudyInterrupted(getattr(e, "signum", signal.SIGINT), runs) from None
     finally:
@@ -463,8 +463,9 @@ def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, e
                 if res.get("disk") and halt is None: halt = (r.id, res["error"])
             if progress_every is not None and running and time.monotonic() - shown >= progress_every:
                 _log_progress(root, running, started, log); shown = time.monotonic()
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True); raise   # `_stop_on_signals` stops the kernels in flight
+    except KeyboardInterrupt as e:
+        if executor is not None: e.runs = sorted(r.id for r in running.values())   # on workers: not in this process's `_IN_FLIGHT`
+        pool.shutdown(wait=False, cancel_futures=True); raise   # `_stop_on_signals` stops the kernels in flight (the executor those on its workers)
     pool.shutdown(wait=True)
     if halt: raise StudyError(f"run {halt[0]} failed writing to disk, so no further run was started ({len(pending)} not started): {halt[1]}")
     return outcome, walls
