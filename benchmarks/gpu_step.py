@@ -133,9 +133,11 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed steps per arm (default 20; tiny 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; tiny 1)")
     p.add_argument("--out", type=Path, default=HERE/"gpu_step.json", help="where the JSON result goes")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 with --tiny, which runs on shared CI cores; else torch's default)")
     p.add_argument("--write-lengths", action="store_true", help="write benchmarks/gpu_lengths.json from the offline tasks and stop")
     a = p.parse_args(argv)
     if a.write_lengths: return write_lengths()
+    if a.tiny or a.threads: torch.set_num_threads(a.threads or 1)   # torch's default takes every core, however many processes share them
     device = torch.device("cuda" if torch.cuda.is_available() and not a.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     steps, warmup = a.steps or (3 if a.tiny else 20), a.warmup if a.warmup is not None else (1 if a.tiny else 5)
@@ -145,7 +147,7 @@ def main(argv=None):
     result = {"benchmark": "gpu_step", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
               "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
               "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."), "model": "tiny T5" if a.tiny else "T5-v1.1-base shapes (random weights)",
-              "batch": BATCH, "steps": steps, "warmup": warmup, "D": {m: s.D for m, s in specs.items()}, "arms": {}}
+              "threads": torch.get_num_threads(), "batch": BATCH, "steps": steps, "warmup": warmup, "D": {m: s.D for m, s in specs.items()}, "arms": {}}
     data = {kind: batches(cfg, kind, warmup + steps, a.tiny, device) for kind in ("padded", "per_batch")}
     sub4 = Subspace([specs[m] for m in METHODS], y=4).to(device).requires_grad_(False)
     sub100 = Subspace([specs[m] for m in METHODS], y=100).to(device)

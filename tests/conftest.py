@@ -20,3 +20,15 @@ def bert_model():
 def minilm():
     "The packaged all-MiniLM-L6-v2 as a frozen `Backbone`."
     return load_backbone("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny_local(tmp_path_factory):
+    "The tiny study run once by the local runner (`udt study run --jobs 2 --threads 1`): its folder, the reference other ways of running it must match."
+    import subprocess
+    from studies import ENV, ROOT, TINY, UDT
+    d = tmp_path_factory.mktemp("tiny-local"); study = d/"tiny.toml"; study.write_text(TINY)
+    r = subprocess.run([str(UDT), "study", "run", str(study), "--jobs", "2", "--threads", "1", "--runs", str(d/"runs")],
+                       env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d/"runs"/"tiny"

@@ -54,3 +54,55 @@ def test_a_stage0_run_under_torchrun_equals_the_same_training_in_one_process(tmp
     two = load_tensors(folder/SOLUTION)[0]["theta"]
     assert (one - spec.init).abs().max() > 1e-2   # trained: the comparison below is not between two copies of θ_init
     torch.testing.assert_close(two, one, rtol=0, atol=1e-4 * one.abs().max().item())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole tiny study under `udt study run --launcher torchrun --nproc 2`, and stopping it
+
+def _procs_in(folder:Path)->list[int]:
+    "Live processes whose working directory is inside `folder` (torchrun, its ranks and their kernels start in a run folder)."
+    out = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if (os.readlink(d/"cwd") + "/").startswith(str(folder) + "/") and (d/"stat").read_text().rsplit(")", 1)[1].split()[0] != "Z": out.append(int(d.name))
+        except (OSError, IndexError): pass
+    return out
+
+def _wait_for(pred, timeout:float)->bool:
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred(): return True
+        time.sleep(0.1)
+    return bool(pred())
+
+def _udt_study(tmp_path, *extra):
+    from studies import ENV, TINY, UDT
+    study = tmp_path/"tiny.toml"; study.write_text(TINY)
+    return [str(UDT), "study", "run", str(study), "--launcher", "torchrun", "--nproc", "2", "--threads", "1", "--runs", str(tmp_path/"runs"), *extra], ENV
+
+def test_the_tiny_study_under_torchrun_runs_stage_1_and_2(tmp_path):
+    "Stage 1 reads the stage-0 solutions through `../<run>/` paths, which rank 1 (in its scratch folder) reads made absolute."
+    import pandas as pd
+    cmd, env = _udt_study(tmp_path, "--jobs", "2", "--progress-every", "0")
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = pd.read_csv(tmp_path/"runs"/"tiny"/"results.csv")
+    assert len(res) == 7 and (res.state == "done").all() and set(res.step) == {"stage0", "stage1", "stage2"}
+    assert res[res.step == "stage2"].test.between(0, 1).all()
+    assert not list((tmp_path/"runs").rglob(".rank*")) and not _procs_in(tmp_path)
+
+def test_no_rank_outlives_a_stopped_or_killed_runner(tmp_path):
+    "SIGTERM to `udt` (exit 143), then SIGKILL of its process group: each time every rank and kernel is gone within seconds."
+    import signal
+    cmd, env = _udt_study(tmp_path, "--only", "stage0")
+    folder = (tmp_path/"runs"/"tiny").resolve()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:   # rank 1's kernel works in its scratch folder: torchrun, both ranks and their kernels are up
+            assert _wait_for(lambda: any(_procs_in(d) for d in folder.glob("*/.rank1")), 120), (p.poll(), _procs_in(folder))
+            os.killpg(p.pid, sig); p.communicate(timeout=30)
+        finally:
+            if p.poll() is None: p.kill()
+        assert p.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL), (sig, p.returncode)
+        assert _wait_for(lambda: not _procs_in(folder), 10), (sig, _procs_in(folder))

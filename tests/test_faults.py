@@ -113,11 +113,7 @@ def _run(study:Path, runs:Path, jobs:int)->subprocess.CompletedProcess:
                           env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    d = tmp_path_factory.mktemp("base"); study = d/"tiny.toml"; study.write_text(TINY)
-    r = _run(study, d/"runs", 2)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d/"runs"/"tiny"
+def uninterrupted(tiny_local): return tiny_local   # conftest: one uninterrupted run of the tiny study for every test that compares with it
 
 def test_sigkill_at_random_moments_then_resume_gives_the_same_results(uninterrupted, tmp_path):
     study = tmp_path/"tiny.toml"; study.write_text(TINY)

@@ -74,7 +74,7 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
     if args.launcher == "local" and args.nproc != 1: raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs one process per run)")
     if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
-                  progress_every=args.progress_every or None, nproc=args.nproc, seeds=args.seeds)
+                  progress_every=args.progress_every or None, nproc=args.nproc, seeds=args.seeds, cluster=args.cluster, scheduler=args.scheduler)
     if args.dry_run and t.attrs.get("missing"):   # as the real run would: it stops before any run
         print(f"udt study: error: {len(t.attrs['missing'])} missing input(s), listed above; `udt study run` would stop before any run", file=sys.stderr)
         sys.exit(2)
@@ -260,6 +260,8 @@ def _study_parsers(sub):
                    help="print a progress line per run in flight this often (default 30; 0: never)")
     r.add_argument("--launcher", choices=("local", "torchrun"), default="local", help="torchrun: stage-0 and stage-1 runs train in --nproc processes each (DDP-style, 05a_distributed) (default local)")
     r.add_argument("--nproc", type=int, default=1, help="processes per stage-0/1 run with --launcher torchrun (default 1)")
+    r.add_argument("--cluster", help="run on Dask workers: local:N (N worker processes here), slurm or pbs (jobs from the study's [cluster] table); needs the cluster extra")
+    r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on the workers of a running Dask scheduler (the runs folder must be shared with them)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="run only these seeds' chains, a shard of the study (default: every seed); shards run apart add up")

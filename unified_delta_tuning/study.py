@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['STEPS', 'TINY_BACKBONES', 'SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS', 'TOP_KEYS',
-           'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'StudyError', 'Study',
-           'parse_study', 'study_files', 'load_study', 'parse_override', 'dump_toml', 'apply_overrides']
+           'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS', 'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'CLUSTER_KEYS',
+           'StudyError', 'Study', 'parse_study', 'study_files', 'load_study', 'parse_override', 'dump_toml',
+           'apply_overrides']
 
 # %% ../nbs/10_study.ipynb #826b8105
 import copy, difflib, json, math, os, re, shlex, tomllib
@@ -32,7 +33,7 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"), 
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "precision", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims")
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims", "cluster")
 CONTROL_KEYS = ("random", "permuted", "unrelated", "pca", "mean", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
                       "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
@@ -241,6 +242,7 @@ class Study:
     controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool, "pca": bool, "mean": bool, "unrelated_to": {...}}
     precision: str = "fp32" # the backbone's forward passes: "fp32" or "bf16" autocast (`backbones.Backbone.precision`)
     claims: ClaimRules = field(default_factory=ClaimRules) # [claims]: the margins the report's verdicts are decided by, declared before the runs
+    cluster: dict = field(default_factory=dict) # [cluster]: the SLURM/PBS jobs of `udt study run --cluster slurm|pbs` (`12a_cluster`)
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
 # %% ../nbs/10_study.ipynb #abd853ba
@@ -423,6 +425,28 @@ def _check_groups(stages:dict, settings:dict, path, text):
             raise _fail(path, text, k, f"batch_size {batch} is not a multiple of group_size {group} "
                         f"({'the multi-task default' if 'group_size' not in merged else 'as set'}); change one of them")
 
+# %% ../nbs/10_study.ipynb #f46783c8
+CLUSTER_KEYS = ("queue", "account", "cores", "memory", "walltime", "jobs", "job_extra")  # [cluster]: the batch jobs of `--cluster slurm|pbs`
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+_WALLTIME = re.compile(r"^(\d+-)?\d+(:\d\d){0,2}$")
+
+def _check_cluster(d, path, text)->dict:
+    "Validate `[cluster]`: the SLURM or PBS jobs that run the study (`12a_cluster.jobqueue_cluster`); {} when absent."
+    _check_type(d, dict, "cluster", path, text); _unknown_keys(d, CLUSTER_KEYS, "cluster.", path, text)
+    if not d: return {}
+    for k in ("cores", "memory"):
+        if k not in d: raise _fail(path, text, "cluster", f"[cluster] needs `{k}` (per batch job, e.g. cores = 8, memory = \"32GB\")")
+    for k in ("cores", "jobs"):
+        if k in d: _check_type(d[k], int, f"cluster.{k}", path, text, positive=True)
+    for k in ("queue", "account", "memory", "walltime"):
+        if k in d: _check_type(d[k], str, f"cluster.{k}", path, text)
+    if not _MEMORY.match(d["memory"]): raise _fail(path, text, "cluster.memory", f"memory {d['memory']!r} is not a size; write it as \"32GB\" or \"16GiB\"")
+    if "walltime" in d and not _WALLTIME.match(d["walltime"]):
+        raise _fail(path, text, "cluster.walltime", f"walltime {d['walltime']!r} is not a duration; write it as \"HH:MM:SS\" (or \"D-HH:MM:SS\")")
+    if "job_extra" in d and not (isinstance(d["job_extra"], list) and all(isinstance(x, str) for x in d["job_extra"])):
+        raise _fail(path, text, "cluster.job_extra", "job_extra is a list of lines for the job script, e.g. [\"--gres=gpu:1\"]")
+    return dict(d)
+
 # %% ../nbs/10_study.ipynb #7363ee29
 def parse_study(text:str, # the TOML text of a study
                 path:str|Path|None=None, # the file it came from (for messages and relative paths)
@@ -461,7 +485,8 @@ def parse_study(text:str, # the TOML text of a study
     study = Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
                   tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
                   landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text),
-                  precision=_check_precision(d.get("precision", "fp32"), path, text), claims=_check_claims(d.get("claims", {}), path, text), text=text)
+                  precision=_check_precision(d.get("precision", "fp32"), path, text), claims=_check_claims(d.get("claims", {}), path, text),
+                  cluster=_check_cluster(d.get("cluster", {}), path, text), text=text)
     for tm in stages["stage0"].get("imported", {}):
         if tm.split("/")[0] not in study.task_names:
             raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
