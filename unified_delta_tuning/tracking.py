@@ -88,9 +88,10 @@ def log_run(run_dir:str|Path, # the run's folder, `<runs>/<study>/<run id>/`
             metrics:dict|None=None, # its final metrics
            )->list[str]: # the loggers written to
     "Write a finished run's curves to the loggers its study turns on (TensorBoard by default, where installed)."
+    from unified_delta_tuning.core import read_json
     from unified_delta_tuning.plan import PARAMS, STUDY_FILE
     run_dir = Path(run_dir).resolve()
-    params = _read(run_dir/PARAMS) if (run_dir/PARAMS).is_file() else {}
+    params = read_json(run_dir/PARAMS) if (run_dir/PARAMS).is_file() else {}
     stage, run_id = params.get("step", "run"), params.get("id", run_dir.name)
     study = run_dir.parent/STUDY_FILE
     table = tomllib.loads(study.read_text(encoding="utf-8")).get("logging", {}) if study.is_file() else {}
@@ -103,7 +104,3 @@ def log_run(run_dir:str|Path, # the run's folder, `<runs>/<study>/<run id>/`
         try: writers[name](); done.append(name)
         except Exception as e: warnings.warn(f"{run_id}: its curves were not written to {name} ({type(e).__name__}: {e}); its results are kept", stacklevel=2)
     return done
-
-def _read(path:Path)->dict:
-    import json
-    return json.loads(path.read_text(encoding="utf-8"))
