@@ -33,7 +33,7 @@ STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"), 
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "precision", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims", "cluster")
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims", "cluster", "logging")
 CONTROL_KEYS = ("random", "permuted", "unrelated", "pca", "mean", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
 LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
                       "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
@@ -593,8 +593,6 @@ def apply_overrides(d:dict, # the parsed study file
     return d, resolved
 
 # %% ../nbs/10_study.ipynb #b1be2a83
-TOP_KEYS = TOP_KEYS + ("logging",)   # [logging]: where the runs' curves go (`05b_tracking`), checked by `_check_logging`
-
 def _check_logging(d, path, text)->dict:
     "Validate `[logging]`: tensorboard, mlflow and wandb, each true or false; one that is on must be installed."
     from unified_delta_tuning.tracking import LOGGERS, installed
