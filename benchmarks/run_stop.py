@@ -1,7 +1,7 @@
 """How long a run waits before its first cell and after its last one, with the kernel asked to exit (`graceful`, the
-runner before issue 27) or killed once the last cell has ended (`immediate`, `runner.KERNEL_SHUTDOWN` now).
+runner before issue 27) or killed once the last cell has ended (`immediate`, `execute.KERNEL_SHUTDOWN` now).
 
-Each run is `runner.execute_run` of a three-cell step notebook: the parameters, the import every step notebook
+Each run is `execute.execute_run` of a three-cell step notebook: the parameters, the import every step notebook
 starts with (`unified_delta_tuning.steps`: torch, transformers, the package), and `steps.finish_step`. The cells write
 the time they start and end, so that
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from unified_delta_tuning import runner
+from unified_delta_tuning import execute, runner
 
 CELLS = ["import time, pathlib; pathlib.Path('t_first').write_text(repr(time.time()))\nimport unified_delta_tuning.steps as steps",
          "steps.finish_step(run_dir, {'test': 0.5}); pathlib.Path('t_last').write_text(repr(time.time()))"]
@@ -33,10 +33,10 @@ def step_notebook(path:Path):
 
 def one_run(work:Path, mode:str, i:int)->dict:
     "Execute one run with the kernel shut down as `mode`; its start, stop and total seconds."
-    runner.KERNEL_SHUTDOWN = mode
+    execute.KERNEL_SHUTDOWN = mode
     folder = work/f"{mode}-{i}"
     t0 = time.time()
-    res = runner.execute_run({"id": folder.name, "step": "stage0", "params": {}, "deps": []}, folder, work/"step.ipynb", {}, runner._kernel_env(1))
+    res = execute.execute_run({"id": folder.name, "step": "stage0", "params": {}, "deps": []}, folder, work/"step.ipynb", {}, runner._kernel_env(1))
     t1 = time.time()
     assert res["state"] == "done", res
     first, last = (float((folder/f).read_text()) for f in ("t_first", "t_last"))

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from studies import ENV, ROOT, TINY
-from unified_delta_tuning.results import run_state
+from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
 
 

@@ -34,8 +34,10 @@ def test_two_processes_equal_one(tmp_path):
 def test_a_stage0_run_under_torchrun_equals_the_same_training_in_one_process(tmp_path):
     "The runner's torchrun launcher (`udt study run --launcher torchrun --nproc 2`) on one stage-0 run of the tiny study."
     from unified_delta_tuning.core import load_tensors, read_json
-    from unified_delta_tuning.plan import DONE, SOLUTION, STEP_NOTEBOOKS, experiments_dir, plan_runs
-    from unified_delta_tuning.runner import _kernel_env, _run_parameters, execute_run
+    from unified_delta_tuning.plan import STEP_NOTEBOOKS, experiments_dir, plan_runs
+    from unified_delta_tuning.layout import DONE, SOLUTION
+    from unified_delta_tuning.execute import execute_run
+    from unified_delta_tuning.runner import _kernel_env, _run_parameters
     from unified_delta_tuning.steps import step_backbone, step_specs, step_task, train_config
     from unified_delta_tuning.study import parse_study
     from unified_delta_tuning.train import train_delta

@@ -18,8 +18,8 @@ import pytest
 
 from studies import ENV, ROOT, TINY, UDT
 from unified_delta_tuning import core, runner
-from unified_delta_tuning.plan import CODE, DONE, ERROR, METRICS, SOLUTION, SUBSPACE
-from unified_delta_tuning.results import run_state
+from unified_delta_tuning.layout import CODE, DONE, ERROR, METRICS, SOLUTION, SUBSPACE
+from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
 from unified_delta_tuning.study import StudyError
 

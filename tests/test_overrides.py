@@ -7,7 +7,8 @@ import subprocess
 import nbformat
 
 from studies import ENV, ROOT, TINY, UDT
-from unified_delta_tuning.plan import CODE, METRICS, SOLUTION, SUBSPACE, plan_runs
+from unified_delta_tuning.plan import plan_runs
+from unified_delta_tuning.layout import CODE, METRICS, SOLUTION, SUBSPACE
 from unified_delta_tuning.study import load_study
 
 FAKE = '''\

@@ -15,7 +15,7 @@ import pandas as pd
 
 from studies import ROOT, TINY
 from unified_delta_tuning.cli import main
-from unified_delta_tuning.plan import CODE, METRICS, REUSED, SOLUTION, SUBSPACE
+from unified_delta_tuning.layout import CODE, METRICS, REUSED, SOLUTION, SUBSPACE
 from unified_delta_tuning.runner import run_study, study_status
 
 OWN = (ROOT/"studies"/"own-task.toml").read_text()

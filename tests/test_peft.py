@@ -17,9 +17,8 @@ from unified_delta_tuning.backbones import random_gpt2, random_llama
 from unified_delta_tuning.cli import main
 from unified_delta_tuning.core import save_tensors, write_json
 from unified_delta_tuning.deltas import delta_spec, use_delta
-from unified_delta_tuning.peft_io import (ADAPTER_CONFIG, NATIVE, PROVENANCE, export_native, export_peft, import_peft,
-                                          load_native, read_peft)
-from unified_delta_tuning.plan import CODE, DONE, METRICS, PARAMS, SOLUTION, SUBSPACE
+from unified_delta_tuning.peft_io import NATIVE, PROVENANCE, export_native, export_peft, import_peft, load_native, read_peft
+from unified_delta_tuning.layout import ADAPTER_CONFIG, CODE, DONE, METRICS, PARAMS, SOLUTION, SUBSPACE
 from unified_delta_tuning.steps import load_run, load_solutions, step_backbone
 from unified_delta_tuning.subspace import Subspace, save_subspace
 from unified_delta_tuning.train import DeltaSolution, save_solution
@@ -175,7 +174,8 @@ def test_a_study_imports_a_peft_adapter_as_a_stage0_solution(tmp_path):
     import shutil
     from unified_delta_tuning.core import load_tensors
     from unified_delta_tuning.plan import STEP_NOTEBOOKS, experiments_dir, missing_inputs, plan_runs
-    from unified_delta_tuning.runner import _kernel_env, _run_parameters, execute_run
+    from unified_delta_tuning.execute import execute_run
+    from unified_delta_tuning.runner import _kernel_env, _run_parameters
     from unified_delta_tuning.steps import step_specs
     from unified_delta_tuning.study import StudyError, parse_study
     from tests.studies import ROOT, TINY

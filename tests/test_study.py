@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from studies import ENV, ROOT, TINY, UDT
-from unified_delta_tuning.plan import CODE, METRICS, SOLUTION, SUBSPACE, plan_runs
-from unified_delta_tuning.results import run_state
+from unified_delta_tuning.plan import plan_runs
+from unified_delta_tuning.layout import CODE, METRICS, SOLUTION, SUBSPACE
+from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
 from unified_delta_tuning.study import StudyError, load_study
 

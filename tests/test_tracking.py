@@ -11,7 +11,7 @@ pytest.importorskip("tensorboard", reason="tensorboard is not installed: `pip in
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from studies import ENV, ROOT, TINY, UDT
-from unified_delta_tuning.results import run_state
+from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.tracking import scalar_tag
 
 def test_every_training_run_writes_its_curves_for_tensorboard(tmp_path):

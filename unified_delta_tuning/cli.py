@@ -144,7 +144,7 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     import shutil
     from unified_delta_tuning.evidence import baseline_scores, study_arms, study_claims
     from unified_delta_tuning.report import readable, render_report
-    from unified_delta_tuning.plan import PLAN
+    from unified_delta_tuning.layout import PLAN
     from unified_delta_tuning.results import (coverage_note, paper_tables, publish_runs, read_results, result_rows, seed_coverage,
                                               study_folder, write_results)
     from unified_delta_tuning.transfer import beside_paper
@@ -195,7 +195,8 @@ def cmd_export(args:argparse.Namespace, # run, out, format, method, overwrite
               )->Path:
     "Write a finished run's vector as a PEFT adapter folder (LoRA) or in the native format (any method)."
     from unified_delta_tuning.core import read_json
-    from unified_delta_tuning.peft_io import ADAPTER_CONFIG, NATIVE, PROVENANCE, export_run
+    from unified_delta_tuning.peft_io import NATIVE, PROVENANCE, export_run
+    from unified_delta_tuning.layout import ADAPTER_CONFIG
     out = export_run(args.run, args.out, args.format, args.method, args.overwrite)
     if args.format == "peft":
         cfg, prov = read_json(out/ADAPTER_CONFIG), read_json(out/PROVENANCE)
@@ -224,7 +225,7 @@ def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed
     import json
     from unified_delta_tuning.deltas import delta_spec
     from unified_delta_tuning.peft_io import backbone_names, import_solution
-    from unified_delta_tuning.plan import SOLUTION
+    from unified_delta_tuning.layout import SOLUTION
     from unified_delta_tuning.steps import step_backbone
     from unified_delta_tuning.tasks import load_task
     from unified_delta_tuning.train import save_solution
@@ -369,7 +370,7 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv)
     except OSError as e:   # outside a study run, which words its own: a full disk or a folder that cannot be written
         what = "free space on its disk or make its folder writable, then run the command again" if e.errno in _DISK_ERRNOS else "check the path"
         print(f"udt {args.command}: error: {e.filename or 'a file'}: {e.strerror or e}; {what}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt as e:   # runner.StudyInterrupted carries 130 (SIGINT) or 143 (SIGTERM) and says what it stopped
+    except KeyboardInterrupt as e:   # execute.StudyInterrupted carries 130 (SIGINT) or 143 (SIGTERM) and says what it stopped
         print(f"\nudt {args.command}: {str(e) or 'interrupted; finished runs are kept'}; to resume, run the same command again:\n"
               f"  udt {shlex.join(argv)}", file=sys.stderr)
         _exit(getattr(e, "exit_code", 130))

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from .plan import STUDY_FILE
-from .runner import _cores, _unstop, execute_run, stop_runs_under
+from .layout import STUDY_FILE
+from .execute import clear_stop_under, stop_runs_under
 from .study import Study, StudyError
 
 # %% ../nbs/12a_cluster.ipynb #48013e1b
@@ -104,11 +104,11 @@ def _stop_strays(folder:Path, timeout:float=10)->list[int]:
     return strays
 
 def _on_worker(runner:str, # the token of the runner that submitted it
-               fn:Callable, # `runner.execute_run`
+               fn:Callable, # `execute.execute_run`
                run:dict, folder:str, *args, # `execute_run`'s arguments
               )->dict:
     "On a worker: check the study folder is shared, stop a lost attempt's kernel in the run's folder, then execute the run."
-    folder = Path(folder); _unstop(str(folder.parent), runner)
+    folder = Path(folder); clear_stop_under(str(folder.parent), runner)
     if not (folder.parent/STUDY_FILE).is_file():
         return {"id": run["id"], "state": "failed", "wall_time": 0.0, "disk": True,
                 "error": f"worker on {socket.gethostname()} does not see {folder.parent/STUDY_FILE}: the runs folder is not shared with it"}

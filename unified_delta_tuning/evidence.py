@@ -91,8 +91,9 @@ def study_arms(study_dir:str|Path, # the study folder
                results:pd.DataFrame, # its `results.csv` (`results.read_results`)
               )->tuple[pd.DataFrame, dict]: # arms (kind, setting, subspace, train_task, task, source, target, seed, stage1, score, answers); {task: (golds, metric)}
     "Every scored arm of the study's finished stage-0 and stage-2 runs, with its test answers, the stage-1 run behind it, and each task's golds."
-    from unified_delta_tuning.plan import PREDICTIONS, ROWS
-    from unified_delta_tuning.results import FINISHED, stage0_by_chain   # a shared stage 0 counts once per chain
+    from unified_delta_tuning.layout import PREDICTIONS, ROWS
+    from unified_delta_tuning.layout import FINISHED
+    from unified_delta_tuning.results import stage0_by_chain   # a shared stage 0 counts once per chain
     study_dir, rows, tasks = Path(study_dir), [], {}
     for r in pd.concat([stage0_by_chain(results), results[results.state.isin(FINISHED) & (results.step == "stage2")]]).itertuples():
         rec = _read(study_dir/r.run_id, PREDICTIONS)
@@ -129,7 +130,7 @@ def stage1_check(metrics:dict, # a stage-1 run's `metrics.json` (or its row of `
 def stage1_health(results:pd.DataFrame, # `results.read_results` of a study
                  )->pd.DataFrame: # index run_id; setting, seed and `stage1_check`'s columns
     "Every finished stage-1 run: its worst relative reconstruction error, its dev score against θ_init's, and whether it diverged."
-    from unified_delta_tuning.results import FINISHED
+    from unified_delta_tuning.layout import FINISHED
     done = results[(results.step == "stage1") & results.state.isin(FINISHED)].to_dict("records")
     rows = {r["run_id"]: dict(setting=r.get("setting"), seed=r.get("seed"), **stage1_check(r)) for r in done}
     cols = ["setting", "seed", "error", "method", "dev", "init_dev", "diverged", "why"]
@@ -446,7 +447,7 @@ def study_claims(study_dir:str|Path, # the study folder (results.csv, study.toml
                 )->pd.DataFrame:
     "The verdicts of a study folder's runs under the margins its study file declared (`claims`), each subspace's health included."
     import tomllib
-    from unified_delta_tuning.plan import STUDY_FILE
+    from unified_delta_tuning.layout import STUDY_FILE
     from unified_delta_tuning.results import landscapes, read_results
     study_dir = Path(study_dir); res = read_results(study_dir) if results is None else results
     f = study_dir/STUDY_FILE

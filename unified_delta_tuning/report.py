@@ -16,9 +16,11 @@ import pandas as pd
 
 from .core import atomic_write
 from .deltas import METHODS
-from .plan import PLAN, experiments_dir
-from .results import FINISHED, learned_rows, paper_tables, read_results, study_folder
-from .runner import ipc_kernel_manager
+from .plan import experiments_dir
+from .layout import PLAN
+from .results import learned_rows, paper_tables, read_results, study_folder
+from .layout import FINISHED
+from .execute import ipc_kernel_manager
 from .transfer import METHOD_LETTERS, paper_table, relative_performance
 
 # %% ../nbs/15_report.ipynb #02cd06af

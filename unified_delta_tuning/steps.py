@@ -15,7 +15,8 @@ from torch import Tensor
 
 from .core import read_json, write_json
 from .deltas import PAPER_SIZES
-from .plan import CODE, HISTORY, METRICS, PARAMS, PREDICTIONS, ROWS, SOLUTION, SUBSPACE, task_source
+from .plan import task_source
+from .layout import CODE, HISTORY, METRICS, PARAMS, PREDICTIONS, ROWS, SOLUTION, SUBSPACE
 from .study import CAP_KEYS, LOOP_KEYS, TINY_BACKBONES
 from .tasks import SPLITS, Task, load_task
 from .train import TrainConfig
@@ -176,7 +177,7 @@ def code(self:FinishedRun)->Tensor:
 def load_run(folder:str|Path, # a run's folder, `<runs>/<study>/<run id>`
             )->FinishedRun:
     "Read a finished run back; refuse a run that is not done, saying how to finish it."
-    from unified_delta_tuning.results import run_state
+    from unified_delta_tuning.layout import run_state
     folder = Path(folder)
     state = run_state(folder)
     if state != "done":

@@ -89,7 +89,7 @@ def log_run(run_dir:str|Path, # the run's folder, `<runs>/<study>/<run id>/`
            )->list[str]: # the loggers written to
     "Write a finished run's curves to the loggers its study turns on (TensorBoard by default, where installed)."
     from unified_delta_tuning.core import read_json
-    from unified_delta_tuning.plan import PARAMS, STUDY_FILE
+    from unified_delta_tuning.layout import PARAMS, STUDY_FILE
     run_dir = Path(run_dir).resolve()
     params = read_json(run_dir/PARAMS) if (run_dir/PARAMS).is_file() else {}
     stage, run_id = params.get("step", "run"), params.get("id", run_dir.name)
