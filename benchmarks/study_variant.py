@@ -53,8 +53,8 @@ def scores(folder:Path)->pd.Series:
 
 
 def claim_rows(folder:Path)->list[dict]:
-    "The claims table of a finished study (`evidence.study_claims`): each claim's evidence, numbers and verdict."
-    from unified_delta_tuning.evidence import study_claims
+    "The claims table of a finished study (`claims.study_claims`): each claim's evidence, numbers and verdict."
+    from unified_delta_tuning.claims import study_claims
     res = read_results(folder)
     return json.loads(study_claims(folder, res).reset_index().to_json(orient="records"))
 

@@ -58,7 +58,8 @@ def test_a_tiny_study_with_a_random_learned_subspace_is_not_supported_and_render
     assert "report (" in r.stdout and str(page) in r.stdout and "Table 1" in r.stdout
     assert (tmp_path/"reports"/"tiny-report.html").read_text() == page.read_text()
     assert (tmp_path/"reports"/"tiny-report.ipynb").is_file()
-    from unified_delta_tuning.evidence import study_arms, study_claims
+    from unified_delta_tuning.evidence import study_arms
+    from unified_delta_tuning.claims import study_claims
     from unified_delta_tuning.results import read_results
     folder = tmp_path/"runs"/"tiny-report"; res = read_results(folder)
     verdicts = study_claims(folder, res).verdict

@@ -24,7 +24,8 @@ _API = {   # name -> the module that defines it
     "runner": ["run_study", "study_status"],
     "steps": ["FinishedRun", "load_run"],
     "results": ["read_results", "result_rows", "paper_tables"],
-    "evidence": ["study_arms", "evidence_table", "baseline_scores", "claims"],   # `udt.evidence` is the module (its `evidence` builds the cells)
+    "evidence": ["study_arms", "evidence_table", "baseline_scores"],   # `udt.evidence` is the module (its `evidence` builds the cells)
+    "claims": ["study_claims", "compare_claims"],   # `udt.claims` is the module (its `claims` gives the verdicts)
     "report": ["render_report"],
 }
 _HOME = {name: module for module, names in _API.items() for name in names}

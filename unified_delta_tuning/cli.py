@@ -142,7 +142,8 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
               )->dict:
     "Rebuild results.csv, print the stage-0 scores and Tables 1-4, and render the report as a static HTML page."
     import shutil
-    from unified_delta_tuning.evidence import baseline_scores, study_arms, study_claims
+    from unified_delta_tuning.evidence import baseline_scores, study_arms
+    from unified_delta_tuning.claims import study_claims
     from unified_delta_tuning.report import readable, render_report
     from unified_delta_tuning.layout import PLAN
     from unified_delta_tuning.results import (coverage_note, paper_tables, publish_runs, read_results, result_rows, seed_coverage,
