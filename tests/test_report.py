@@ -148,3 +148,15 @@ def test_a_folder_with_some_shards_says_which_seeds_are_missing(tmp_path):
     html = (tmp_path/"out"/"report.html").read_text()
     assert "missing: 43" in html and "Traceback" not in html
     assert "Against the previously published verdicts" in html and "report-study</code> (an earlier run" in html
+
+def test_the_y_dose_curve_reads_one_folder_per_y(tmp_path):
+    "`tools/y_dose.py`: per y and stage, the learned gain over seeds with its interval, and the figure (here on the fixture, twice)."
+    spec = importlib.util.spec_from_file_location("udt_tools_y_dose", ROOT/"tools"/"y_dose.py")
+    y_dose = importlib.util.module_from_spec(spec); spec.loader.exec_module(y_dose)
+    assert y_dose.overrides(8) == ["single_task.stage1.y=8", "name=y-dose-y8"]
+    curve = y_dose.dose_curve({2: FIXTURE, 8: FIXTURE}, B=50)
+    assert curve[["y", "stage"]].values.tolist() == [[2, "stage2"], [2, "stage3"], [8, "stage2"], [8, "stage3"]]
+    assert (curve.seeds == 2).all() and (curve["gain lo"] <= curve.gain).all() and (curve.gain <= curve["gain hi"]).all()
+    assert curve[curve.y == 2].drop(columns="y").values.tolist() == curve[curve.y == 8].drop(columns="y").values.tolist()   # same runs, same numbers
+    y_dose.plot_curve(curve, tmp_path/"curve.png")
+    assert (tmp_path/"curve.png").read_bytes()[:4] == b"\x89PNG"
