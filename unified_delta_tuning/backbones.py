@@ -31,6 +31,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from .core import short_hash, set_seed
 from .distributed import shard_batch
 from .families import FAMILIES, config_family, model_family
+from .hub import cached_snapshot, is_hub_name
 from .settings import PRECISIONS
 
 # %% ../nbs/03_backbones.ipynb #0c001d45
@@ -112,16 +113,19 @@ def smollm2_path()->Path:
     return out
 
 def _named_folder(path)->Path:
-    "The folder a `load_backbone` path names: a packaged model by name, or a local folder."
+    "The folder a `load_backbone` path names: a packaged model by name, a local folder, or an `org/name` of the Hugging Face cache."
     if str(path) == MINILM: return minilm_path()
     if str(path) == SMOLLM2: return smollm2_path()
-    return Path(path).expanduser()
+    folder = Path(path).expanduser()
+    if not is_hub_name(str(path)) or (folder/"config.json").exists(): return folder
+    try: return cached_snapshot(str(path))
+    except FileNotFoundError as e: raise FileNotFoundError(f"no model folder at {folder} (config.json missing), and {e}") from None
 
-def load_backbone(path:str|Path=MINILM, # a local model folder, "minilm" (packaged all-MiniLM-L6-v2) or "smollm2" (packaged SmolLM2-135M-Instruct)
+def load_backbone(path:str|Path=MINILM, # a local model folder, "minilm" (packaged all-MiniLM-L6-v2), "smollm2" (packaged SmolLM2-135M-Instruct) or "org/name" (the Hugging Face cache)
                   device:str|torch.device="cpu", # where the model lives
                   **kw, # `Backbone` settings: max_length, max_target_length, temperature
                  )->Backbone:
-    "Load a frozen pretrained backbone and its tokenizer from a local folder."
+    "Load a frozen pretrained backbone and its tokenizer from a local folder or the local Hugging Face cache."
     folder = _named_folder(path)
     if not (folder/"config.json").exists():
         raise FileNotFoundError(f"no model folder at {folder} (config.json missing): give a local Hugging Face model folder "

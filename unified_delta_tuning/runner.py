@@ -62,9 +62,9 @@ def _study_running(folder:Path)->bool:
         fcntl.flock(f, fcntl.LOCK_UN); return False
 
 def _run_parameters(study:Study, run:Run)->dict:
-    "A run's papermill parameters on this machine: its params with the backbone and data folders resolved."
+    "A run's papermill parameters on this machine: its params with the backbone and data folders resolved (a Hugging Face name stays a name)."
     p = dict(run.params)
-    if p["backbone"] not in TINY_BACKBONES + ("minilm",): p["backbone"] = str(study.resolve(p["backbone"]))
+    if p["backbone"] not in TINY_BACKBONES + ("minilm",) and "backbone_revision" not in p: p["backbone"] = str(study.resolve(p["backbone"]))
     if p.get("data_dir") is not None: p["data_dir"] = str(study.resolve(p["data_dir"]))
     return p
 

@@ -17,7 +17,8 @@ from fastcore.basics import patch
 
 from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .metrics import METRICS
-from .tasks import OFFLINE_TASKS, TASK_SPEC_KEYS
+from .hub import is_hub_name
+from .tasks import OFFLINE_TASKS, SPLITS, TASK_SPEC_KEYS
 
 # %% ../nbs/10_study.ipynb #93df5957
 class StudyError(ValueError):
@@ -151,10 +152,21 @@ def _check_own_task(name:str, spec, path, text)->dict:
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise _fail(path, text, key, f"a task name is made of letters, digits, '_', '.' and '-' (it names run folders), got {name!r}")
     if name in OFFLINE_TASKS: raise _fail(path, text, key, f"{name!r} is an offline task; give your task another name, e.g. [tasks.{name}-own]")
-    src = spec.get("source")
-    if src is None: raise _fail(path, text, key, 'needs a `source`: a CSV/TSV/JSON(L) file, a CrossFit task folder or a `save_to_disk` folder '
-                                '(relative to the study file), or { train = "train.csv", test = "test.csv" }')
-    if isinstance(src, dict):
+    src, ds = spec.get("source"), spec.get("dataset")
+    if src is None and ds is None:
+        raise _fail(path, text, key, 'needs a `source`: a CSV/TSV/JSON(L) file, a CrossFit task folder or a `save_to_disk` folder (relative to the '
+                    'study file), or { train = "train.csv", test = "test.csv" }; or a `dataset`: "org/name" of a dataset in the Hugging Face cache')
+    if src is not None and ds is not None: raise _fail(path, text, f"{key}.dataset", "a task has a `source` or a `dataset`, not both; keep the one its examples come from")
+    for k in ("config", "split"):
+        if k in spec and ds is None: raise _fail(path, text, f"{key}.{k}", f"`{k}` goes with a `dataset` (a Hugging Face name); drop it or name the dataset")
+    if ds is not None:
+        _check_type(ds, str, f"{key}.dataset", path, text)
+        if not is_hub_name(ds): raise _fail(path, text, f"{key}.dataset", f"{ds!r} is not a Hugging Face name; write it as org/name (a file or folder is a `source`)")
+        if "config" in spec: _check_type(spec["config"], str, f"{key}.config", path, text)
+        if "split" in spec:
+            _check_type(spec["split"], dict, f"{key}.split", path, text); _unknown_keys(spec["split"], SPLITS, f"{key}.split.", path, text)
+            for s, v in spec["split"].items(): _check_type(v, str, f"{key}.split.{s}", path, text)
+    elif isinstance(src, dict):
         _unknown_keys(src, ("train", "dev", "test"), f"{key}.source.", path, text)
         if "train" not in src or "test" not in src: raise _fail(path, text, f"{key}.source", "split files need at least train and test (dev is carved from train if missing)")
         for s, f in src.items(): _check_type(f, str, f"{key}.source.{s}", path, text)

@@ -9,8 +9,8 @@ __all__ = ['SPLITS', 'MAX_DEV', 'MAX_TEST', 'DATA_PACKAGES', 'TREC_COARSE', 'TRE
            'stratified_order', 'dedupe_examples', 'dedupe_report', 'default_split_sizes', 'split_examples',
            'cap_examples', 'task_from_examples', 'package_data_path', 'OfflineTask', 'UnknownTaskError', 'load_task',
            'max_source_bytes', 'check_source', 'read_source_bytes', 'read_crossfit_split', 'crossfit_task',
-           'check_task_folder', 'check_classes', 'table_task', 'is_crossfit_folder', 'spec_task', 'majority_answer',
-           'task_table', 'task_hash', 'task_identity']
+           'check_task_folder', 'check_classes', 'table_task', 'is_crossfit_folder', 'spec_task', 'hub_dataset',
+           'majority_answer', 'task_table', 'task_hash', 'task_identity']
 
 # %% ../nbs/01_tasks.ipynb #ff28391d
 import csv, errno, hashlib, importlib.util, json, os, re, stat, warnings
@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 import numpy as np, pandas as pd
+from .hub import cached_snapshot, datasets_cache_dir
 from .metrics import METRICS, PAPER_TASK_METRICS, score
 
 # %% ../nbs/01_tasks.ipynb #afc9656d
@@ -592,7 +593,7 @@ def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file
 
 # %% ../nbs/01_tasks.ipynb #5756177e
 TASK_SPEC_KEYS = ("source", "text_col", "label_col", "metric", "labels", "encoding", "split_col", "split_seed", "dev_size", "test_size",
-                  "classification")  # the settings of a declared task (a study's [tasks.<name>], `udt stage0 --task FILE`)
+                  "classification", "dataset", "config", "split")  # the settings of a declared task (a study's [tasks.<name>], `udt stage0 --task FILE`)
 
 def is_crossfit_folder(path:str|Path, # a folder
                       )->bool:
@@ -607,21 +608,49 @@ def spec_task(name:str, # the task's name
     "A declared task: a table file, a saved dataset, split files or a CrossFit folder, read as its spec says."
     unknown = [k for k in spec if k not in TASK_SPEC_KEYS]
     if unknown: raise ValueError(f"task {name!r}: unknown setting(s) {unknown}; the settings of a task are {', '.join(TASK_SPEC_KEYS)}")
-    if spec.get("source") in (None, "", {}):
+    if spec.get("source") in (None, "", {}) and not spec.get("dataset"):
         raise ValueError(f"task {name!r} needs a `source`: a {'/'.join(TABLE_SUFFIXES)} file, a `save_to_disk` folder, a CrossFit task folder, "
-                         f"or {{train = FILE, test = FILE}}")
+                         f"or {{train = FILE, test = FILE}}; or a `dataset`: the org/name of a dataset in the local Hugging Face cache")
+    if spec.get("source") not in (None, "", {}) and spec.get("dataset"):
+        raise ValueError(f"task {name!r} has both a `source` and a `dataset`; keep the one the examples come from")
     if spec.get("metric") is not None and spec["metric"] not in METRICS: raise ValueError(f"task {name!r}: unknown metric {spec['metric']!r}; {_SET_METRIC}")
-    src, labels = spec["source"], spec.get("labels")
+    src, labels = spec.get("source"), spec.get("labels")
+    if spec.get("dataset"): src = hub_dataset(spec["dataset"], spec.get("config"), spec.get("split"))
     words = list(labels) if isinstance(labels, (list, tuple)) else None
     if not isinstance(src, dict) and is_crossfit_folder(src):
         task = crossfit_task(src, metric=spec.get("metric"), labels=words)
         task.name = name
         return task
     sizes = (spec.get("dev_size"), spec.get("test_size"))
-    return table_task(src, spec.get("text_col", "text"), spec.get("label_col", "label"), name=name, labels=words,
+    task = table_task(src, spec.get("text_col", "text"), spec.get("label_col", "label"), name=name, labels=words,
                       metric=spec.get("metric") or "ACC", seed=spec.get("split_seed", seed), sizes=None if sizes == (None, None) else sizes,
                       classification=spec.get("classification", True), encoding=spec.get("encoding", "utf-8"),
                       verbalise={str(k): v for k, v in labels.items()} if isinstance(labels, dict) else None, split_col=spec.get("split_col"))
+    if spec.get("dataset"):
+        rev = cached_snapshot(spec["dataset"], "dataset").name
+        task.source = f"{spec['dataset']}{'/' + spec['config'] if spec.get('config') else ''} (Hugging Face cache, revision {rev[:12]})"
+    return task
+
+# %% ../nbs/01_tasks.ipynb #177f85e9
+def hub_dataset(name:str, # "org/name" of a dataset in the local Hugging Face cache
+                config:str|None=None, # its configuration, where it has several
+                split:dict|None=None, # {"train"|"dev"|"test": the dataset's split}, e.g. {"dev": "validation"}, a split may be sliced ("train[:80%]"); None: its train, validation/dev and test
+               )->dict: # {"train"|"dev"|"test": `datasets.Dataset`}
+    "A dataset of the local Hugging Face cache by name, read by `datasets.load_dataset` from its cached snapshot, as {split: Dataset}."
+    folder = cached_snapshot(name, "dataset")
+    import datasets
+    datasets.disable_progress_bars()   # no "Generating train split" bars in notebooks and logs
+    def load(split=None):
+        try: return datasets.load_dataset(str(folder), config, split=split, cache_dir=str(datasets_cache_dir()))
+        except ValueError as e: raise ValueError(f"dataset {name!r}: {e}; set `config` and `split` in the study's [tasks.NAME]") from None
+    if split is None:
+        found = {_SPLIT_NAMES[k]: v for k, v in load().items() if k in _SPLIT_NAMES}
+        if not found: raise ValueError(f"dataset {name!r} has no split named train, validation, dev or test; map its splits with "
+                                       f"split = {{train = \"...\", test = \"...\"}} in the study's [tasks.NAME]")
+        return found
+    bad = [k for k in split if k not in SPLITS]
+    if bad: raise ValueError(f"dataset {name!r}: split maps {bad} but this project's splits are {list(SPLITS)}: split = {{train = \"train\", dev = \"validation\", test = \"test\"}}")
+    return {ours: load(theirs) for ours, theirs in split.items()}
 
 # %% ../nbs/01_tasks.ipynb #1f121cbf
 def majority_answer(task:Task, # a task
