@@ -12,7 +12,7 @@ from unified_delta_tuning.backbones import tiny_bert
 from unified_delta_tuning.deltas import delta_spec
 from unified_delta_tuning.distributed import init_distributed, is_main
 from unified_delta_tuning.subspace import SubspaceConfig, train_subspace
-from unified_delta_tuning.tasks import Example, Task
+from unified_delta_tuning.examples import Example, Task
 from unified_delta_tuning.train import TrainConfig, train_delta
 
 

@@ -288,7 +288,7 @@ def targets(self:LabelMatching, bb:Backbone, task, examples:list, split:str)->li
     return [index[e.answers[0]] for e in examples]
 
 def encode_split(bb:Backbone, # the backbone whose tokenizer is used
-                 task, # a `tasks.Task`
+                 task, # a `examples.Task`
                  split:str, # "train", "dev" or "test"
                 )->EncodedSplit:
     "A task split's token ids, cached per backbone; each example is tokenised when first `load`ed."
@@ -321,7 +321,7 @@ def labels(self:LabelMatching, bb:Backbone, task)->dict:
     return {"input_ids": ids, "attention_mask": mask}
 
 def encode_labels(bb:Backbone, # the backbone
-                  task, # a `tasks.Task` with a label set
+                  task, # a `examples.Task` with a label set
                  )->dict:
     "The task's label strings as padded token ids (cached): T5 targets, or encoder inputs."
     if not task.labels: raise ValueError(f"task {task.name!r} has no label set, so there is nothing to rank or match; use generation for it")
@@ -353,7 +353,7 @@ def make_batch(bb:Backbone, # the backbone
 
 # %% ../nbs/03_backbones.ipynb #5019e84b
 def train_batches(bb:Backbone, # the backbone
-                  task, # a `tasks.Task`
+                  task, # a `examples.Task`
                   batch_size:int, # examples per batch
                   seed:int=0, # seeds the shuffling and answer sampling
                   split:str="train", # the split to draw from
@@ -366,7 +366,7 @@ def train_batches(bb:Backbone, # the backbone
             yield shard_batch(make_batch(bb, enc, order[s:s+batch_size], g))
 
 def eval_batches(bb:Backbone, # the backbone
-                 task, # a `tasks.Task`
+                 task, # a `examples.Task`
                  split:str, # the split to walk
                  batch_size:int=64, # examples per batch
                 )->Iterator[dict]:
@@ -386,7 +386,7 @@ def mean_pool(bb:Backbone, # an encoder backbone
     return (h*m).sum(1)/m.sum(1).clamp(min=1)
 
 def label_embeddings(bb:Backbone, # an encoder backbone (under `use_delta` with k vectors)
-                     task, # a `tasks.Task` with a label set
+                     task, # a `examples.Task` with a label set
                      k:int=1, # vectors in use: the labels run as k copies, copy j under θ[j]
                     )->torch.Tensor:
     "The task's labels mean-pooled through the encoder and normalised, under each of the k vectors in use: [k, labels, hidden]."
@@ -425,7 +425,7 @@ def pooled_inputs(bb:Backbone, # an encoder backbone
     return x[torch.argsort(torch.cat([rows for rows, _ in groups]))]
 
 def label_logits(bb:Backbone, # an encoder backbone
-                 task, # a `tasks.Task` with a label set
+                 task, # a `examples.Task` with a label set
                  batch:dict, # from `make_batch`
                  labels:torch.Tensor|None=None, # the labels' embeddings [labels, hidden] under the same θ, if already computed; None: computed here
                  micro_batches:int=1, # the inputs in this many length-grouped micro-batches (`pooled_inputs`)
@@ -447,7 +447,7 @@ def loss(self:LabelMatching, bb:Backbone, task, batch:dict, micro_batches:int=1)
     return F.cross_entropy(label_logits(bb, task, batch, micro_batches=micro_batches), batch["label_index"])
 
 def task_loss(bb:Backbone, # the backbone
-              task, # a `tasks.Task`
+              task, # a `examples.Task`
               batch:dict, # from `train_batches`
               micro_batches:int=1, # > 1: the batch runs as this many micro-batches of similar length (`TrainConfig.micro_batches`)
              )->torch.Tensor:
@@ -457,7 +457,7 @@ def task_loss(bb:Backbone, # the backbone
 # %% ../nbs/03_backbones.ipynb #e57238ae
 @torch.no_grad()
 def rank_labels_t5(bb:Backbone, # a T5 backbone
-                   task, # a `tasks.Task` with a label set
+                   task, # a `examples.Task` with a label set
                    batch:dict, # from `eval_batches`
                   )->torch.Tensor:
     "Index of the most likely label string for each input: the encoder runs once, the decoder scores every label."
@@ -523,7 +523,7 @@ def _repeat(batch:dict, k:int)->dict:
 
 @torch.no_grad()
 def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec, θ)` with θ [k, D] (or [D] for k = 1)
-                    task, # a `tasks.Task`
+                    task, # a `examples.Task`
                     split:str="test", # the split to predict
                     k:int=1, # K: delta vectors in use; every batch runs as K copies, copy j under θ[j]
                     mode:str|None=None, # T5 only: "rank" (default with a label set) or "generate" (greedy, the paper's way)
@@ -542,7 +542,7 @@ def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec
 
 # %% ../nbs/03_backbones.ipynb #93f296c1
 def evaluate_batched(bb:Backbone, # the backbone, under `use_delta` with K vectors
-                     task, # a `tasks.Task`
+                     task, # a `examples.Task`
                      split:str="test", # the split to score
                      k:int=1, mode:str|None=None, batch_size:int=64, # as in `predict_batched`
                     )->list[float]:
@@ -552,7 +552,7 @@ def evaluate_batched(bb:Backbone, # the backbone, under `use_delta` with K vecto
     return [score(p, golds, task.metric) for p in predict_batched(bb, task, split, k, mode, batch_size)]
 
 def predict(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
-            task, # a `tasks.Task`
+            task, # a `examples.Task`
             split:str="test", # the split to predict
             mode:str|None=None, # T5 only: "rank" (default with a label set) or "generate" (greedy, the paper's way)
             batch_size:int=64, # examples per forward pass
@@ -561,7 +561,7 @@ def predict(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
     return predict_batched(bb, task, split, 1, mode, batch_size)[0]
 
 def evaluate(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
-             task, # a `tasks.Task`
+             task, # a `examples.Task`
              split:str="test", # the split to score
              mode:str|None=None, batch_size:int=64, # as in `predict`
             )->float:

@@ -126,7 +126,7 @@ def _cache_of(out):
 
 @torch.no_grad()
 def rank_scores_padded(bb:Backbone, # a decoder-only backbone
-                       task, # a `tasks.Task` with a label set
+                       task, # a `examples.Task` with a label set
                        batch:dict, # from `eval_batches`
                       )->Tensor:
     "[B, C] summed log-likelihood of each label after each prompt: one pass over B·C rows of prompt + label."
@@ -137,7 +137,7 @@ def rank_scores_padded(bb:Backbone, # a decoder-only backbone
 
 @torch.no_grad()
 def rank_scores_cached(bb:Backbone, # a decoder-only backbone
-                       task, # a `tasks.Task` with a label set
+                       task, # a `examples.Task` with a label set
                        batch:dict, # from `eval_batches`
                       )->Tensor:
     "[B, C] summed log-likelihood of each label after each prompt: the prompts once, then all label continuations from their cache."

@@ -23,7 +23,7 @@ def cmd_tasks(args:argparse.Namespace, # `names`, `seed`
 # %% ../nbs/16_cli.ipynb #5edb5a98
 def _stage0_spec(args:argparse.Namespace)->dict|None:
     "The spec of `udt stage0 --task FILE` (a table file, a saved dataset, or a CrossFit folder given a metric); None for an offline task."
-    from unified_delta_tuning.tasks import OFFLINE_TASKS
+    from unified_delta_tuning.offline import OFFLINE_TASKS
     given = {"text_col": args.text_col, "label_col": args.label_col, "metric": args.metric, "encoding": args.encoding,
              "split_col": args.split_col, "dev_size": args.dev_size, "test_size": args.test_size}
     if args.labels:   # `raw=word` pairs, or the words in id order

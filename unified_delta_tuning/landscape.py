@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone, evaluate_batched
 from .deltas import DeltaSpec, check_theta, use_delta
-from .tasks import Task, cap_examples
+from .examples import Task, cap_examples
 
 # %% ../nbs/08_landscape.ipynb #a77ea234
 BASES = ("affine", "orthonormal")

@@ -279,7 +279,7 @@ def load_native(folder:str|Path, # a folder written by `export_native`
 def import_solution(folder:str|Path, # a PEFT LoRA adapter folder
                     bb, # the `backbones.Backbone` to use it on
                     spec:DeltaSpec, # the LoRA spec of the study or run it joins
-                    task, # the `tasks.Task` it was trained for: it is scored on its dev and test splits
+                    task, # the `examples.Task` it was trained for: it is scored on its dev and test splits
                     cfg=None, # a `train.TrainConfig` (its `mode` and `eval_batch_size` are used); default TrainConfig()
                     base_names:list[str]|None=None, # names of the backbone the adapter may record; default `backbone_names`
                    ): # a `train.DeltaSolution`

@@ -20,7 +20,10 @@ from .core import short_hash, write_json
 from .hub import cached_snapshot, is_hub_name
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, DONE, REUSED, SOLUTION, SUBSPACE, run_state
 from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
-from .tasks import OFFLINE_TASKS, SPLITS, check_task_folder, is_crossfit_folder, load_task, package_data_path, task_identity
+from .examples import SPLITS
+from .offline import OFFLINE_TASKS, package_data_path
+from .tables import check_task_folder
+from .tasks import is_crossfit_folder, load_task, task_identity
 
 # %% ../nbs/11_plan.ipynb #896e352b
 STEP_NOTEBOOKS = {s: f"{s}.ipynb" for s in STEPS}  # the step notebooks, in `experiments_dir()`

@@ -21,7 +21,7 @@ from .execute import PROGRESS, clear_stop, disk_errno, disk_message, execute_run
 from .layout import DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_FILE, read_object, run_state
 from .results import write_results
 from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
-from .tasks import check_source
+from .tables import check_source
 
 # %% ../nbs/12_runner.ipynb #90ce85d2
 MIN_FREE_MB = 50   # free space a study folder's disk must have before any run starts

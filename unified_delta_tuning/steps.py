@@ -18,7 +18,8 @@ from .deltas import PAPER_SIZES
 from .plan import task_source
 from .layout import CODE, HISTORY, METRICS, PARAMS, PREDICTIONS, ROWS, SOLUTION, SUBSPACE
 from .study import CAP_KEYS, LOOP_KEYS, TINY_BACKBONES
-from .tasks import SPLITS, Task, load_task
+from .examples import SPLITS, Task
+from .tasks import load_task
 from .train import TrainConfig
 
 # %% ../nbs/13_steps.ipynb #0b2d1df9

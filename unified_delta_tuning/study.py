@@ -18,7 +18,9 @@ from fastcore.basics import patch
 from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .metrics import METRICS
 from .hub import is_hub_name
-from .tasks import OFFLINE_TASKS, SPLITS, TASK_SPEC_KEYS
+from .examples import SPLITS
+from .offline import OFFLINE_TASKS
+from .tasks import TASK_SPEC_KEYS
 
 # %% ../nbs/10_study.ipynb #93df5957
 class StudyError(ValueError):

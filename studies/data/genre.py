@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from unified_delta_tuning.tasks import package_data_path
+from unified_delta_tuning.offline import package_data_path
 
 GENRES = {"movie": "movieReviewSnippets", "product": "amazonReviewSnippets", "editorial": "nytEditorialSnippets", "tweet": "tweets"}
 PER_GENRE, SEED = 75, 0
