@@ -5,7 +5,7 @@
    notebooks; the results and the report's task table name the task `genre`, with what loading read and dropped.
 2. Two studies that share a source task, through fast fake step notebooks (no torch in the kernel), stage 0 only:
    the second adds a held-out task and executes only that task's stage-0 runs (it copies the shared ones from the
-   first), and `udt study status` says so. That every step can be reused is tested in `11_plan` (`reuse_runs`).
+   first), and `udt study status` says so. That every step can be reused is tested in `11a_reuse` (`reuse.reuse_runs`).
 """
 import contextlib, io, json, re, tomllib
 from pathlib import Path

@@ -19,7 +19,7 @@ from .core import read_json, run_metadata, write_json
 # in a run's folder, written by the runner
 PARAMS, NOTEBOOK, KERNEL_LOG = "params.json", "run.ipynb", "kernel.log"  # what the run is; the executed notebook; the kernel's output
 DONE, ERROR = "done.json", "error.json"  # the completion marker (written last), or the error of a failed run
-REUSED = "reused.json"  # in a run copied from another study's folder (`reuse_run`): where it came from
+REUSED = "reused.json"  # in a run copied from another study's folder (`reuse.reuse_run`): where it came from
 # in a run's folder, written by its step notebook
 SOLUTION, SUBSPACE, CODE = "solution.safetensors", "subspace.safetensors", "code.safetensors"  # stage 0, 1 and 2 vectors (+ .json sidecars)
 METRICS, ROWS, HISTORY = "metrics.json", "rows.json", "history.json"  # `steps.finish_step`: scores, long result rows, training curve

@@ -5,25 +5,24 @@
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PLAN_VERSION', 'LOCATION_KEYS', 'SEED_MAX', 'NAME_MAX', 'Run', 'make_run', 'notebook_hash',
            'hub_backbone', 'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table',
-           'shard_runs', 'experiments_dir', 'missing_inputs', 'finished_elsewhere', 'reuse_run', 'reuse_runs',
-           'reuse_note']
+           'shard_runs', 'experiments_dir', 'missing_inputs']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
-import importlib.util, json, os, re, shutil
+import importlib.util, json, re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from .core import short_hash, write_json
+from .core import short_hash
 from .hub import cached_snapshot, is_hub_name
-from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, DONE, REUSED, SOLUTION, SUBSPACE, run_state
+from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, SOLUTION, SUBSPACE
 from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
 from .examples import SPLITS
 from .offline import OFFLINE_TASKS, package_data_path
 from .tables import check_task_folder
-from .tasks import is_crossfit_folder, load_task, task_identity
+from .tasks import load_task, task_identity
 
 # %% ../nbs/11_plan.ipynb #896e352b
 STEP_NOTEBOOKS = {s: f"{s}.ipynb" for s in STEPS}  # the step notebooks, in `experiments_dir()`
@@ -407,55 +406,3 @@ def missing_inputs(study:Study, # a validated study
     return _missing_backbone(study, where) + _missing_tasks(study, where) + _missing_adapters(study, where) + [
         f"{where('notebooks')}: the {step} notebook {nbs/nb} is missing; reinstall the package or fix `notebooks`"
         for step, nb in STEP_NOTEBOOKS.items() if step in steps and not (nbs/nb).is_file()]
-
-# %% ../nbs/11_plan.ipynb #8fb2450b
-def finished_elsewhere(run_id:str, # a run id
-                       runs_root:str|Path, # the folder holding the study folders
-                       study_name:str, # this study (its own folder is not searched)
-                      )->Path|None: # the run's folder in another study, or None
-    "A run with id `run_id` that another study under `runs_root` has finished (its `done.json` written; originals before copies)."
-    found = [d for d in Path(runs_root).glob(f"*/{run_id}") if d.parent.name != study_name and (d/DONE).is_file()]
-    return min(found, key=lambda d: ((d/REUSED).exists(), str(d)), default=None)
-
-def reuse_run(src:Path, # a finished run's folder in another study
-              dst:Path, # its folder in this study
-             )->Path:
-    "Copy a finished run into this study (hard links where the disk allows), with `reused.json` naming its origin."
-    tmp = dst.parent.parent/".reusing"/dst.parent.name/dst.name   # outside every study folder until complete (each name within NAME_MAX)
-    shutil.rmtree(tmp, ignore_errors=True)
-    try: shutil.copytree(src, tmp, copy_function=os.link)
-    except OSError: shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src, tmp)   # another disk: a real copy
-    origin = json.loads((src/REUSED).read_text())["from"] if (src/REUSED).is_file() else str(src.resolve())
-    write_json(tmp/REUSED, {"from": origin})   # a new file (written atomically), not through a link to the original's
-    if dst.exists(): shutil.rmtree(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(dst)
-    for empty in (tmp.parent, tmp.parent.parent):
-        try: empty.rmdir()
-        except OSError: break
-    return dst
-
-def reuse_runs(runs:list[Run], # the runs about to be run
-               root:str|Path, # this study's folder, `<runs_root>/<study name>`
-               log=print, # where a line per reused run goes
-              )->list[Run]: # the runs copied in, now done
-    "Copy in every run of `runs` that another study beside `root` has finished and that checks out as done."
-    root, out = Path(root), []
-    for r in runs:
-        src = finished_elsewhere(r.id, root.parent, root.name)
-        if src is None or run_state(src) != "done": continue
-        reuse_run(src, root/r.id); out.append(r)
-        log(f"  reused   {r.id} from {src.parent.name}/ (the same run: same task content, settings and dependencies)")
-    return out
-
-def reuse_note(folder:str|Path, # a run's folder in a study, `<runs_root>/<study>/<run id>`
-               state:str, # its state (`results.run_state`)
-              )->str:
-    "'from <folder>' for a run copied from another study; 'ready in <study>/' for one not done here that another study has finished; else ''."
-    folder = Path(folder)
-    if state == "done" and (folder/REUSED).is_file():
-        try: return f"from {json.loads((folder/REUSED).read_text())['from']}"
-        except (OSError, ValueError, KeyError): return "from another study"
-    if state == "done": return ""
-    src = finished_elsewhere(folder.name, folder.parent.parent, folder.parent.name)
-    return f"ready in {src.parent.name}/" if src is not None else ""

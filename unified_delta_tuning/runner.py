@@ -16,7 +16,8 @@ from typing import Callable
 import pandas as pd
 
 from .core import atomic_write, write_json
-from .plan import STEP_NOTEBOOKS, Run, experiments_dir, missing_inputs, plan_runs, reuse_note, reuse_runs, run_table, shard_runs
+from .plan import STEP_NOTEBOOKS, Run, experiments_dir, missing_inputs, plan_runs, run_table, shard_runs
+from .reuse import reuse_note, reuse_runs
 from .execute import PROGRESS, clear_stop, disk_errno, disk_message, execute_run, stop_on_signals, usable_cores
 from .layout import DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_FILE, read_object, run_state
 from .results import write_results
