@@ -46,6 +46,9 @@ METHOD_RECORDS = {r.name: r for r in (
     MethodRecord("prefix", "Prefix", "P", {"m": 120, "r": 24}, "two_sizes", paper=True,
                  how="per stack, <stack>.prefix_P [m, d], .prefix_W0 [r, d], .prefix_W2 [L*2*H*d_kv, r]: tanh(P W0^T) W2^T, viewed as "
                      "[m, L, 2, H, d_kv], gives the m keys and values put in front of every self-attention of the stack (all positions attend to them)"),
+    MethodRecord("ia3", "(IA)³", "I", {}, "fixed", about="θ holds one scale per key, value and inner feed-forward unit of every layer",
+                 how="each <module>.ia3_l [n]: keys and values: that projection's output is multiplied by l; feed-forward: the input of its "
+                     "output projection is multiplied by l (θ_init: ones)"),
     MethodRecord("finetune", "Fine-tuning", "F", {}, "fixed", batches=False, whole_model=True, fastfood=True,
                  about="θ holds every weight of the backbone",
                  how="every weight of the backbone, named as its named_parameters() (tied weights once): load it with model.load_state_dict"),
