@@ -13,7 +13,7 @@ import pandas as pd
 
 from .evidence import (TABLES, Estimate, Evidence, aggregate, evidence, interval, interval_text, stage1_health,
                                            study_arms)
-from .settings import ClaimRules
+from .settings import METHOD_RECORDS, ClaimRules
 
 # %% ../nbs/14b_claims.ipynb #6eb3b569
 CLAIMS = {1: "Optimisation in the unified subspace reaches most of each method's original-space performance",
@@ -137,8 +137,9 @@ def claims(ev:Evidence, # the study's evidence (`evidence(..., health=stage1_hea
         s2 = (c.setting == setting) & (c.kind == "stage2")
         if s2.any(): rows.append(_closed_form_claim(ev, f"Table {TABLES[(setting, 'stage2')]}: {t}, learned against PCA and mean", s2, rules))
     four = c.setting == "four"
-    ft2 = four & (c.kind == "stage2") & (c.target == "finetune")
-    ft3 = four & (c.kind == "stage3") & ((c.source == "finetune") | (c.target == "finetune"))
+    whole = [m for m, r in METHOD_RECORDS.items() if r.whole_model]   # fine-tuning
+    ft2 = four & (c.kind == "stage2") & c.target.isin(whole)
+    ft3 = four & (c.kind == "stage3") & (c.source.isin(whole) | c.target.isin(whole))
     if ft2.any(): rows.append(_optimisation_claim(ev, 4, "four-method subspace: optimisation through fine-tuning", ft2, rules))
     if ft3.any(): rows.append(_transfer_claim(ev, 4, "four-method subspace: transfer to and from fine-tuning (F→X, X→F)", ft3, four & (c.kind == "stage2"), rules))
     if not (ft2.any() or ft3.any()):

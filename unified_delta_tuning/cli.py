@@ -9,6 +9,9 @@ __all__ = ['cmd_tasks', 'cmd_stage0', 'cmd_study_run', 'cmd_study_status', 'cmd_
 # %% ../nbs/16_cli.ipynb #43da17f0
 import argparse, errno, os, shlex, sys, threading
 from pathlib import Path
+
+from .settings import ALL_METHODS, DELTA_METHODS, METHODS, PEFT_METHODS   # no torch: the method records
+_IMPORTED = PEFT_METHODS["LORA"]   # the method `udt import` turns a PEFT LoRA adapter into
 # Nothing heavy at the top: every handler imports what it needs, so `udt --help`, `udt study status`, `--dry-run` and a
 # bad argument answer at once (torch and transformers take seconds to import; `benchmarks/cli_start.py` measures it).
 
@@ -50,12 +53,12 @@ def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, m
     task = load_task(name, seed=args.seed, spec=spec)   # fails early on an unknown task, column or metric
     print(task.load_report())
     bb = load_backbone(args.backbone)
-    sizes = equal_sizes(bb.model)
+    sizes = equal_sizes(bb.model)   # a method of fixed D, (IA)³, takes none
     cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, eval_every=args.eval_every,
                       optimizer=args.optimizer, seed=args.seed, progress=not args.quiet)
     out = Path(args.out); rows = []
     for m in args.methods:
-        spec_m = delta_spec(bb.model, m, seed=args.seed, **sizes[m])
+        spec_m = delta_spec(bb.model, m, seed=args.seed, **sizes.get(m, {}))
         sol = train_delta(bb, task, spec_m, cfg)
         save_solution(sol, out/f"{task.name}-{m}-seed{args.seed}.safetensors")
         rows.append({"task": task.name, "method": m, "sizes": sizes[m], "D": spec_m.D, "dev": round(sol.meta["dev"], 4),
@@ -209,16 +212,16 @@ def cmd_export(args:argparse.Namespace, # run, out, format, method, overwrite
     return out
 
 def _lora_sizes(model, # the backbone's model
-                sizes:str, # "equal", "paper", or JSON: '{"r": 8, "alpha": 16}' (or '{"lora": {...}}')
+                sizes:str, # "equal", "paper", or JSON: '{"r": 8, "alpha": 16}' (or '{"<method>": {...}}')
                )->dict:
     "The LoRA sizes `udt import --sizes` names."
     import json
     from unified_delta_tuning.steps import step_sizes
-    if sizes in ("equal", "paper"): return step_sizes(model, sizes)["lora"]
+    if sizes in ("equal", "paper"): return step_sizes(model, sizes)[_IMPORTED]
     try: s = json.loads(sizes)
     except json.JSONDecodeError: s = None
     if not isinstance(s, dict): raise ValueError(f"--sizes {sizes!r} is not 'equal', 'paper' or a JSON object such as '{{\"r\": 8, \"alpha\": 16}}'")
-    return dict(s.get("lora", s))
+    return dict(s.get(_IMPORTED, s))
 
 def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed, split_seed, vocab, max_dev, max_test, base_model
               )->Path:
@@ -233,17 +236,15 @@ def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed
     caps = {k: v for k, v in (("max_dev", args.max_dev), ("max_test", args.max_test)) if v is not None}
     task = load_task(args.task, seed=args.split_seed, **caps)   # fails early on an unknown task
     bb = step_backbone(args.model, args.vocab or [args.task], None, args.split_seed)
-    spec = delta_spec(bb.model, "lora", seed=args.seed, **_lora_sizes(bb.model, args.sizes))
+    spec = delta_spec(bb.model, _IMPORTED, seed=args.seed, **_lora_sizes(bb.model, args.sizes))
     sol = import_solution(args.adapter, bb, spec, task, base_names=backbone_names(bb.model, bb.name) + list(args.base_model))
     out = Path(args.out); path = out if out.suffix == ".safetensors" else out/SOLUTION
     save_solution(sol, path)
     print(f"{path}: the adapter as a stage-0 LoRA solution of {task.name} on {bb.name} ({spec}); dev {sol.meta['dev']:.4f}, test "
-          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes {json.dumps({'lora': spec.sizes})} and seed {spec.seed}")
+          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes {json.dumps({spec.method: spec.sizes})} and seed {spec.seed}")
     return path
 
 # %% ../nbs/16_cli.ipynb #9523e2c7
-_METHOD_NAMES = ("adapter", "lora", "prefix")
-
 def _study_parsers(sub):
     "`udt study run` and `udt study status`."
     st = sub.add_parser("study", help="run a study file or show its state (see studies/*.toml)")
@@ -297,7 +298,7 @@ def _peft_parsers(sub):
     e.add_argument("out", help="the folder to write")
     e.add_argument("--format", choices=("peft", "native"), default="peft",
                    help="peft: adapter_config.json + adapter_model.safetensors (LoRA); native: delta.safetensors + delta.json (any method)")
-    e.add_argument("--method", choices=("adapter", "lora", "prefix", "finetune"),
+    e.add_argument("--method", choices=ALL_METHODS,
                    help="stage 2: the method to decode the code through (default: lora for peft, else the run's source method)")
     e.add_argument("--overwrite", action="store_true", help="replace an adapter already in OUT (without it, a folder holding one is refused)")
     e.set_defaults(func=cmd_export)
@@ -339,7 +340,7 @@ def parser()->argparse.ArgumentParser:
     s.add_argument("--test-size", type=int, help="your data without a split: test examples (default 20%%, at most 1000)")
     s.add_argument("--name", help="your data: the task's name (default: the file's name)")
     s.add_argument("--backbone", default="minilm", help="a local model folder, or 'minilm' for the packaged MiniLM")
-    s.add_argument("--methods", nargs="+", default=list(_METHOD_NAMES), choices=_METHOD_NAMES, help="the delta methods to train (default: adapter lora prefix)")
+    s.add_argument("--methods", nargs="+", default=list(METHODS), choices=DELTA_METHODS, help=f"the delta methods to train (default: {' '.join(METHODS)})")
     s.add_argument("--steps", type=int, default=300, help="training steps per method (default 300)")
     s.add_argument("--eval-every", type=int, default=100, help="steps between dev evaluations; the best dev checkpoint is kept (default 100)")
     s.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")

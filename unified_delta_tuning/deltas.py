@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .families import family_of, fingerprint
 from .methods import METHOD_TABLE
-from .settings import ALL_METHODS, METHODS, PAPER_SIZES # defined without torch, for reading study files
+from .settings import ALL_METHODS, METHOD_RECORDS, METHODS, PAPER_SIZES # defined without torch, for reading study files
 
 # %% ../nbs/04_deltas.ipynb #7248aaac
 _all_ = ["METHODS", "ALL_METHODS", "PAPER_SIZES"] # from `settings`: the three delta methods, and fine-tuning; the paper's sizes on T5-v1.1-base
@@ -60,7 +60,7 @@ def delta_size(model:nn.Module, # a model of one of `families.FAMILIES`
 @dataclass(frozen=True, eq=False)
 class DeltaSpec:
     "Names, shapes, flat length, seeded initial value and content hash of one delta method on one backbone."
-    method: str       # "adapter" | "lora" | "prefix" | "finetune"
+    method: str       # a key of `settings.METHOD_RECORDS`
     family: str       # a key of `families.FAMILIES`
     sizes: dict       # e.g. {"r": 12}; {"r": 10, "alpha": 16}; {"m": 120, "r": 24}; {} for finetune
     names: tuple      # tensor names in canonical flatten order
@@ -178,12 +178,14 @@ def equal_sizes(model:nn.Module, # a model of one of `families.FAMILIES` (may li
                 prefix_ratio:float=5.0, # preferred m / r of the prefix (the paper's 120 / 24)
                 max_steps:int=1000, # how many multiples of lcm(a, b) to try around the target
                )->dict[str, dict]:
-    "Sizes of the three methods that give exactly the same flat length D on `model`."
-    a = _unit_sizes(model, "adapter")["r"]
-    b = _unit_sizes(model, "lora", alpha=lora_alpha)["r"]
-    pu = _unit_sizes(model, "prefix")
-    step = math.lcm(a, b)
-    target = a * adapter_r if target_D is None else int(target_D)
+    "Sizes of the three methods that give exactly the same flat length D on `model` (a method of `fixed` D keeps its own)."
+    rule = lambda kind: [m for m in METHODS if METHOD_RECORDS[m].equal_size == kind]
+    fixed = {m: {k: lora_alpha for k in METHOD_RECORDS[m].size_keys if k == "alpha"} for m in rule("rank")}   # kept as given, not solved for
+    unit = {m: _unit_sizes(model, m, **fixed[m])["r"] for m in rule("rank")}   # D = unit · r
+    (pm,) = rule("two_sizes")
+    pu = _unit_sizes(model, pm)
+    step = math.lcm(*unit.values())
+    target = next(iter(unit.values())) * adapter_r if target_D is None else int(target_D)
     if target_D is not None: ks = [target // step] if target % step == 0 else []
     else:
         k0 = max(1, round(target / step))
@@ -192,13 +194,15 @@ def equal_sizes(model:nn.Module, # a model of one of `families.FAMILIES` (may li
         sols = _prefix_solutions(k * step, pu["m"], pu["r"])
         if sols:
             m, r = min(sols, key=lambda s: (abs(math.log(s[0] / s[1] / prefix_ratio)), -s[1]))
-            return {"adapter": {"r": k * step // a}, "lora": {"r": k * step // b, "alpha": lora_alpha}, "prefix": {"m": m, "r": r}}
+            out = {x: {"r": k * step // u, **fixed[x]} for x, u in unit.items()}
+            return {x: out.get(x, {"m": m, "r": r}) for x in METHODS}
     ok = lambda k: bool(_prefix_solutions(k * step, pu["m"], pu["r"]))
     below = next((k * step for k in range(target // step, 0, -1) if ok(k) and k * step != target), None)
     above = next((k * step for k in range(target // step + 1, target // step + max_steps) if ok(k)), None)
     near = [D for D in (below, above) if D is not None]
-    raise ValueError(f"no sizes give all three methods exactly D={target:,} on {fingerprint(model)}: adapter D is a "
-                     f"multiple of {a:,}, LoRA of {b:,}, prefix is {pu['m']:,}·m + {pu['r']:,}·r; reachable nearby: "
+    ranks = ", ".join(f"{METHOD_RECORDS[x].title} of {u:,}" for x, u in unit.items())
+    raise ValueError(f"no sizes give all three methods exactly D={target:,} on {fingerprint(model)}: D is a multiple "
+                     f"of {ranks}; {METHOD_RECORDS[pm].title} is {pu['m']:,}·m + {pu['r']:,}·r; reachable nearby: "
                      f"{near}; pass one of those as target_D, or leave target_D=None")
 
 # %% ../nbs/04_deltas.ipynb #fe2c1cc0

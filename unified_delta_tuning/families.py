@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['T5', 'BERT', 'LLAMA', 'GPT2', 'FAMILIES', 'Family', 'core_module', 'family_of', 'model_family', 'config_family',
-           'layer_stacks', 'attention_sites', 'adapter_sites', 'lora_parts', 'lora_sites', 'prefix_stacks',
+           'layer_stacks', 'attention_sites', 'adapter_sites', 'lora_parts', 'lora_sites', 'ia3_parts', 'prefix_stacks',
            'fingerprint']
 
 # %% ../nbs/02a_families.ipynb #fcd79c5e
@@ -33,6 +33,8 @@ class Family:
     word_tokens: dict # `backbones.word_tokenizer`: special tokens (in id order), unk, template, tokenizer roles
     lora_part: Callable = None # attention, target -> (projection module, in, out, slice of its output or None); None: `nn.Linear` `getattr(attention, target)`
     shift_positions: bool = False # prefix: the tokens take positions m, m+1, … after the m prefix slots (decoder-only, as PEFT's prefix tuning)
+    ia3_targets: tuple = () # names of the key and value projections (IA)³ scales in every attention (through `lora_part` where one is given)
+    ff_output: Callable = None # layer -> (path in the layer, module) of the feed-forward's output projection, whose input (IA)³ scales
 
 # %% ../nbs/02a_families.ipynb #02447867
 def _t5_stacks(core:nn.Module, # a T5 model's core
@@ -64,7 +66,8 @@ def _t5_shapes(first:nn.Module)->list:
 T5 = Family(name="t5", layout="a T5 model (encoder.block[i].layer[0].SelfAttention)", model_types=("t5", "mt5"),
             auto_class="T5ForConditionalGeneration", scoring="text_to_text", detect=_is_t5, stacks=_t5_stacks,
             attentions=_t5_attentions, self_attention=lambda layer: layer.layer[0].SelfAttention,
-            adapter_sites=_t5_adapter_sites, lora_targets=("q", "v"),
+            adapter_sites=_t5_adapter_sites, lora_targets=("q", "v"), ia3_targets=("k", "v"),
+            ff_output=lambda layer: (f"layer.{len(layer.layer) - 1}.DenseReluDense.wo", layer.layer[-1].DenseReluDense.wo),
             prefix_dims=lambda a: (a.d_model, a.n_heads, a.key_value_proj_dim), shape_keys=_t5_shapes,
             word_tokens=dict(special=("<pad>", "</s>", "<unk>", "<extra_id_0>"), unk="<unk>", template=("$A </s>", ("</s>",)),
                              roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_special_tokens=["<extra_id_0>"])))
@@ -96,7 +99,8 @@ BERT = Family(name="bert", layout="a BERT-family encoder (encoder.layer[i].atten
               scoring="label_matching", detect=_is_bert,
               stacks=lambda core: [("encoder", core.encoder, "encoder.layer", list(core.encoder.layer))],
               attentions=_bert_attentions, self_attention=lambda layer: layer.attention.self,
-              adapter_sites=_bert_adapter_sites, lora_targets=("query", "value"),
+              adapter_sites=_bert_adapter_sites, lora_targets=("query", "value"), ia3_targets=("key", "value"),
+              ff_output=lambda layer: ("output.dense", layer.output.dense),
               prefix_dims=lambda a: (a.query.in_features, a.num_attention_heads, a.attention_head_size), shape_keys=_bert_shapes,
               word_tokens=dict(special=("[PAD]", "[UNK]", "[CLS]", "[SEP]"), unk="[UNK]", template=("[CLS] $A [SEP]", ("[CLS]", "[SEP]")),
                                roles=dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")))
@@ -131,14 +135,15 @@ LLAMA = Family(name="llama", layout="a Llama-style decoder (layers[i].self_attn.
                attentions=lambda layer: [("self_attn", layer.self_attn)], self_attention=lambda layer: layer.self_attn,
                adapter_sites=lambda layer: [("self_attn.o_proj", layer.self_attn.o_proj.out_features),
                                             ("mlp.down_proj", layer.mlp.down_proj.out_features)],
-               lora_targets=("q_proj", "v_proj"), prefix_dims=lambda a: (a.q_proj.in_features, _llama_kv_heads(a), a.head_dim),
+               lora_targets=("q_proj", "v_proj"), ia3_targets=("k_proj", "v_proj"), ff_output=lambda layer: ("mlp.down_proj", layer.mlp.down_proj),
+               prefix_dims=lambda a: (a.q_proj.in_features, _llama_kv_heads(a), a.head_dim),
                shape_keys=_llama_shapes, word_tokens=_CAUSAL_WORDS, shift_positions=True)
 
 # %% ../nbs/02a_families.ipynb #5de97f65
 def _gpt2_part(att:nn.Module, target:str)->tuple:
-    "The query (`c_attn.q`) or value (`c_attn.v`) third of GPT-2's fused q | k | v projection."
+    "The query (`c_attn.q`), key (`c_attn.k`) or value (`c_attn.v`) third of GPT-2's fused q | k | v projection."
     c, d = att.c_attn, att.embed_dim
-    start = {"c_attn.q": 0, "c_attn.v": 2 * d}[target]
+    start = {"c_attn.q": 0, "c_attn.k": d, "c_attn.v": 2 * d}[target]
     return c, c.nx, d, slice(start, start + d)
 
 def _is_gpt2(core:nn.Module)->bool:
@@ -154,7 +159,8 @@ GPT2 = Family(name="gpt2", layout="a GPT-2 decoder without cross-attention (h[i]
               auto_class="AutoModelForCausalLM", scoring="causal_lm", detect=_is_gpt2, stacks=_decoder_stack("h"),
               attentions=lambda layer: [("attn", layer.attn)], self_attention=lambda layer: layer.attn,
               adapter_sites=lambda layer: [("attn.c_proj", layer.attn.c_proj.nf), ("mlp.c_proj", layer.mlp.c_proj.nf)],
-              lora_targets=("c_attn.q", "c_attn.v"), lora_part=_gpt2_part,
+              lora_targets=("c_attn.q", "c_attn.v"), lora_part=_gpt2_part, ia3_targets=("c_attn.k", "c_attn.v"),
+              ff_output=lambda layer: ("mlp.c_proj", layer.mlp.c_proj),
               prefix_dims=lambda a: (a.embed_dim, a.num_heads, a.head_dim), shape_keys=_gpt2_shapes,
               word_tokens=_CAUSAL_WORDS, shift_positions=True)
 
@@ -222,6 +228,26 @@ def lora_sites(model:nn.Module, # a model of one of `FAMILIES`
               )->list:
     "(site path, in, out) of every projection LoRA adapts: query and value of every attention (GPT-2: slices of `c_attn`)."
     return [(path, i, o) for path, _, i, o, _ in lora_parts(model)]
+
+# %% ../nbs/02a_families.ipynb #593a34a2
+def _in_width(mod:nn.Module)->int:
+    "Input width of a projection: `nn.Linear`'s in_features, or `nx` of GPT-2's `Conv1D`."
+    return mod.in_features if isinstance(mod, nn.Linear) else mod.nx
+
+def ia3_parts(model:nn.Module, # a model of one of `FAMILIES`
+             )->list:
+    "(site path, module, width, slice of its output or None, whether its input is scaled) of every module (IA)³ scales, layer by layer."
+    fam = family_of(model)
+    part, out = fam.lora_part or _linear_part, []
+    for _, _, path, layers in layer_stacks(model):
+        for i, layer in enumerate(layers):
+            for a, att in fam.attentions(layer):
+                for t in fam.ia3_targets:
+                    mod, _, width, sl = part(att, t)
+                    out.append((f"{path}.{i}.{a}.{t}", mod, width, sl, False))
+            f, mod = fam.ff_output(layer)
+            out.append((f"{path}.{i}.{f}", mod, _in_width(mod), None, True))
+    return out
 
 # %% ../nbs/02a_families.ipynb #12e9972e
 def prefix_stacks(model:nn.Module, # a model of one of `FAMILIES`

@@ -59,7 +59,7 @@ def plane_through(points:dict, # three named subspace points {name: I [y]}; the 
     if basis not in BASES: raise ValueError(f"unknown basis {basis!r}; use one of {BASES}")
     if not isinstance(points, dict) or len(points) != 3:
         raise ValueError(f"a plane needs exactly three named points, got {len(points) if hasattr(points, '__len__') else points!r}; "
-                         "pass {'adapter': I_A, 'lora': I_L, 'prefix': I_P}")
+                         "pass {method: I} of three methods, e.g. the stage-2 codes of Adapter, LoRA and Prefix")
     names, ps = list(points), [torch.as_tensor(p) for p in points.values()]
     if any(p.dim() != 1 or p.shape != ps[0].shape or not p.is_floating_point() for p in ps):
         raise ValueError(f"the points must be float vectors of one length, got shapes {[tuple(p.shape) for p in ps]}")

@@ -18,6 +18,7 @@ import pandas as pd
 from .core import short_hash
 from .hub import cached_snapshot, is_hub_name
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, SOLUTION, SUBSPACE
+from .settings import METHOD_RECORDS
 from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
 from .examples import SPLITS
 from .offline import OFFLINE_TASKS, package_data_path
@@ -145,7 +146,7 @@ def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrela
     label = _slug(p["train_task"]) if setting != "multi" else f"{len(p['tasks'])}tasks"
     for (t, m), r in codes.items():
         for kind in ("random", "permuted", "pca", "mean"):
-            if kind in ("permuted", "pca") and "finetune" in p["methods"]: continue   # a Fastfood map has no rows to permute or replace
+            if kind in ("permuted", "pca") and not all(METHOD_RECORDS[x].permutable for x in p["methods"]): continue   # a Fastfood map has no rows to permute or replace
             if study.controls.get(kind): out.append(_stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], r1, kind))
         if setting == "single" and study.controls.get("unrelated"):
             other = unrelated[t]   # another source's subspace, the tables still file it under this pair

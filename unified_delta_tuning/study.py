@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .settings import ALL_METHODS, METHODS, OPTIMIZERS, PAPER_SIZES, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: reading a study is instant
+from .settings import ALL_METHODS, DELTA_METHODS, METHOD_RECORDS, METHODS, OPTIMIZERS, PAPER_SIZES, PEFT_METHODS, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: reading a study is instant
 from .metrics import METRICS
 from .hub import is_hub_name
 from .examples import SPLITS
@@ -100,8 +100,9 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
             _check_type(v, dict, key, path, text)
             for tm, folder in v.items():
                 _check_type(folder, str, f"{key}.{tm}", path, text)
-                if tm.count("/") != 1 or tm.split("/")[1] != "lora":
-                    raise _fail(path, text, f"{key}.{tm}", f"name an imported adapter as \"<task>/lora\" (PEFT adapters hold LoRA only), got {tm!r}")
+                if tm.count("/") != 1 or tm.split("/")[1] not in PEFT_METHODS.values():
+                    kinds = " or ".join(f'"<task>/{m}"' for m in PEFT_METHODS.values())
+                    raise _fail(path, text, f"{key}.{tm}", f"name an imported adapter as {kinds} (the methods PEFT adapters hold here), got {tm!r}")
             continue
         if k == "seed":   # stage 0 trained once per task × method with this seed, and shared by every chain (study seed)
             _check_type(v, int, key, path, text); continue
@@ -311,8 +312,8 @@ def task_names(self:Study)->list[str]:
 
 @patch(as_prop=True)
 def delta_methods(self:Study)->list[str]:
-    "The study's delta methods (adapter, LoRA, prefix): the methods of the single- and multi-task subspaces, and of Tables 1-4."
-    return [m for m in self.methods if m in METHODS]
+    "The study's delta methods (adapter, LoRA, prefix, (IA)³; not fine-tuning): the methods of the single- and multi-task subspaces, and of Tables 1-4."
+    return [m for m in self.methods if m in DELTA_METHODS]
 
 # %% ../nbs/10_study.ipynb #2961927f
 def _check_top(d:dict, # the parsed TOML
@@ -354,8 +355,8 @@ def _check_sizes(sizes, methods:list, path, text)->str|dict:
         if sizes not in SIZE_MODES: raise _fail(path, text, "sizes", f"unknown sizes {sizes!r}; use 'equal', 'paper' or a table per method")
         return sizes
     if not isinstance(sizes, dict): raise _fail(path, text, "sizes", f"must be 'equal', 'paper' or a table per method, got {sizes!r}")
-    _unknown_keys(sizes, list(METHODS), "sizes.", path, text)
-    missing = [m for m in methods if m not in sizes and m in METHODS]   # fine-tuning has no sizes
+    _unknown_keys(sizes, list(PAPER_SIZES), "sizes.", path, text)
+    missing = [m for m in methods if m not in sizes and m in PAPER_SIZES]   # fine-tuning and (IA)³ take no sizes
     if missing: raise _fail(path, text, "sizes", f"gives no sizes for {missing}; add e.g. [sizes.{missing[0]}] with {PAPER_SIZES[missing[0]]}")
     for m, s in sizes.items():
         _check_type(s, dict, f"sizes.{m}", path, text)
@@ -389,7 +390,8 @@ def _check_setting(key:str, # "single_task" or "multi_task"
 def _check_four(d, methods:list, tasks:dict, path, text)->dict:
     "Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the paper's claim 4)."
     _check_type(d, dict, "four_methods", path, text); _unknown_keys(d, ("pairs", "seeds"), "four_methods.", path, text)
-    if "finetune" not in methods: raise _fail(path, text, "four_methods", f"a four-method subspace needs fine-tuning among the methods; add \"finetune\" to `methods` ({methods})")
+    whole = [m for m, r in METHOD_RECORDS.items() if r.whole_model]
+    if not set(whole) & set(methods): raise _fail(path, text, "four_methods", f"a four-method subspace needs fine-tuning among the methods; add {' or '.join(map(json.dumps, whole))} to `methods` ({methods})")
     pairs = _check_type(d.get("pairs", {}), dict, "four_methods.pairs", path, text)
     if not pairs: raise _fail(path, text, "four_methods", "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
     _check_tasks(list(pairs), "four_methods.pairs", path, text, tasks)
@@ -488,14 +490,16 @@ def parse_study(text:str, # the TOML text of a study
     if shared is not None and land is not None and land.get("seeds", seeds) != [shared]:   # the grid decodes stage-0 solutions with their θ_init
         raise _fail(path, text, "landscape", f"with [stage0] seed = {shared}, the landscape runs on that seed's chain only (its plane holds the stage-0 "
                     f"solutions, drawn from θ_init of seed {shared}): set landscape.seeds = [{shared}]" + ("" if shared in seeds else f" and add {shared} to seeds"))
-    if "finetune" in methods and four is None:
+    whole = [m for m in methods if METHOD_RECORDS[m].whole_model]
+    if whole and four is None:
         raise _fail(path, text, "methods", "fine-tuning joins a subspace only in the four-method setting (the single- and multi-task subspaces hold "
-                    "the delta methods, as the paper's Tables 1-4); add [four_methods] pairs = { source = [targets] }, or drop \"finetune\"")
-    if len([m for m in methods if m in METHODS]) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 delta methods (adapter, lora, prefix), got {methods}")
+                    f"the delta methods, as the paper's Tables 1-4); add [four_methods] pairs = {{ source = [targets] }}, or drop {json.dumps(whole[0])}")
+    if len([m for m in methods if m in DELTA_METHODS]) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 delta methods (of {', '.join(DELTA_METHODS)}), got {methods}")
     for m in stages["stage0"].get("methods", {}):
         if m not in methods: raise _fail(path, text, f"stage0.methods.{m}", f"the study does not train {m!r}; its methods are {methods}")
     for tm in stages["stage0"].get("imported", {}):
-        if "lora" not in methods: raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no LoRA to import into; its methods are {methods}")
+        m = tm.split("/")[1]
+        if m not in methods: raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no {METHOD_RECORDS[m].title} to import into; its methods are {methods}")
     study = Study(name, Path(path).resolve() if path else None, backbone, [m for m in ALL_METHODS if m in methods], seeds, sizes,
                   tasks, stages, settings.get("single_task"), settings.get("multi_task"), d.get("description", ""), notebooks,
                   landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text),

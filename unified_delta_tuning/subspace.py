@@ -25,7 +25,7 @@ from .deltas import ALL_METHODS, DeltaSpec, use_delta, check_theta
 from .projections import Fastfood, FastfoodDown, fastfood_seed
 from .train import TrainConfig, make_optimizer, DeltaSolution
 from .distributed import average_gradients
-from .settings import RECONS, SubspaceConfig, UP_KINDS, WEIGHTINGS
+from .settings import METHOD_RECORDS, RECONS, SubspaceConfig, UP_KINDS, WEIGHTINGS
 
 # %% ../nbs/06_subspace.ipynb #033b1223
 def _normal_(module:nn.Module, std:float, generator:torch.Generator, skip:set=frozenset()):
@@ -52,7 +52,7 @@ class Subspace(nn.Module):
         if y < 1: raise ValueError(f"the subspace dimension y must be positive, got {y}")
         self.methods, self.specs, self.y, self.up_kind = tuple(methods), {s.method: s for s in specs}, y, up
         self.seed, self.fastfood_above = seed, fastfood_above
-        self.fastfood = tuple(s.method for s in specs if s.method == "finetune" or (fastfood_above is not None and s.D > fastfood_above))
+        self.fastfood = tuple(s.method for s in specs if METHOD_RECORDS[s.method].fastfood or (fastfood_above is not None and s.D > fastfood_above))
         def down(s):
             first = FastfoodDown(s.D, y, init_std, fastfood_seed(seed, s.method, "down")) if s.method in self.fastfood else nn.Linear(s.D, y)
             return nn.Sequential(first, nn.Tanh(), nn.Linear(y, y))

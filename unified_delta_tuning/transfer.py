@@ -18,6 +18,7 @@ import torch
 
 from .backbones import Backbone, evaluate
 from .deltas import ALL_METHODS, use_delta
+from .settings import METHOD_RECORDS
 from .train import TrainConfig, fit, scored_predictions, DeltaSolution
 from .subspace import Subspace
 
@@ -177,8 +178,8 @@ def relative_performance(results:pd.DataFrame, # long results with stage-0 rows 
     return out.reset_index(drop=True)
 
 # %% ../nbs/07_transfer.ipynb #b2e15a88
-METHOD_TITLES = {"adapter": "Adapter", "lora": "LoRA", "prefix": "Prefix", "finetune": "Fine-tuning"} # column titles (the paper's, and fine-tuning)
-METHOD_LETTERS = {"adapter": "A", "lora": "L", "prefix": "P", "finetune": "F"} # letters of the transfer columns
+METHOD_TITLES = {n: r.title for n, r in METHOD_RECORDS.items()} # column titles (the paper's, and fine-tuning), from the method records
+METHOD_LETTERS = {n: r.letter for n, r in METHOD_RECORDS.items()} # letters of the transfer columns
 
 def _ordered(methods)->list[str]:
     return [m for m in ALL_METHODS if m in methods] + sorted(set(methods) - set(ALL_METHODS))
