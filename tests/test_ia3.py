@@ -82,14 +82,9 @@ def test_ia3_runs_through_a_tiny_study(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = pd.read_csv(tmp_path/"runs"/"tiny"/"results.csv")
     assert (res.state == "done").all() and res.test.between(0, 1).all()
-    s0 = res[res.step == "stage0"]
-    assert sorted(s0.method) == ["adapter", "ia3", "lora"]                        # stage 0: its own solution, at its own D
-    s1 = res[res.step == "stage1"]
-    assert len(s1) == 1
-    s2 = res[res.step == "stage2"]
-    assert "ia3" in set(s2.method)                                                  # stage 2: its code found in the subspace
-    rows = [json.loads((tmp_path/"runs"/"tiny"/run/"rows.json").read_text()) for run in s2[s2.method == "ia3"].run_id]
-    assert rows and all(rows)                                                       # stage 3: its transfer rows to the other methods
-    ia3 = json.loads((tmp_path/"runs"/"tiny"/s0[s0.method == "ia3"].run_id.iloc[0]/"solution.json").read_text())
-    lora = json.loads((tmp_path/"runs"/"tiny"/s0[s0.method == "lora"].run_id.iloc[0]/"solution.json").read_text())
-    assert ia3["sizes"] == {} and ia3["D"] < lora["D"]                             # another size: it keeps the D the model gives it
+    s0, s2 = res[res.step == "stage0"], res[res.step == "stage2"]
+    assert set(s0.method) == {"adapter", "ia3", "lora"}                            # stage 0: its own solutions (both tasks), at its own D
+    assert len(res[res.step == "stage1"]) == 1                                      # one subspace holds the three methods
+    assert "ia3" in set(s2.source)                                                  # stage 2: its code found in that subspace
+    rows = [json.loads((tmp_path/"runs"/"tiny"/run/"rows.json").read_text()) for run in s2[s2.source == "ia3"].run_id]
+    assert rows and all(rows)                                                       # stage 3: its code decoded through the other methods
