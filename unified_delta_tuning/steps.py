@@ -39,7 +39,7 @@ def step_task(name:str, # task name as the study writes it
     if show: print(task.load_report() + (f" (capped: {', '.join(f'{k} {v}' for k, v in caps.items() if v)})" if any(caps.values()) else ""))
     return task
 
-def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5" or a model folder (resolved)
+def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5", a model folder (resolved) or an org/name of the Hugging Face cache
                   vocab:list[str]|None=None, # tiny backbones: the tasks whose texts make the vocabulary
                   task_specs:dict|None=None, # where those tasks are: the run's `task_specs`
                   split_seed:int=42, # and the split seed

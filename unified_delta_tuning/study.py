@@ -242,7 +242,7 @@ class Study:
     "A validated study file."
     name: str # the study's name: its runs go to `<runs>/<name>/`
     path: Path|None # the study file (relative paths in it are relative to its folder)
-    backbone: str # "minilm", "tiny-bert", "tiny-t5" or a model folder, as written
+    backbone: str # "minilm", "tiny-bert", "tiny-t5", a model folder or an org/name of the Hugging Face cache, as written
     methods: list[str] # delta methods, in `deltas.METHODS` order
     seeds: list[int] # one full chain of runs per seed
     sizes: str|dict # "equal", "paper" or {method: sizes}
