@@ -50,7 +50,8 @@ def make_run(step:str, # the step
              notebook:str|None=None, # the hash of a custom step notebook (`notebook_hash`); None: the package's own
             )->Run:
     "A run whose id is `label` plus the hash of its step, parameters (but where its inputs are), dependencies and custom notebook."
-    what = {k: v for k, v in params.items() if k not in LOCATION_KEYS}
+    hub = "backbone_revision" in params   # a model of the Hugging Face cache is its weights' revision, not the name it was asked by
+    what = {k: v for k, v in params.items() if k not in LOCATION_KEYS and not (hub and k == "backbone")}
     key = {'step': step, 'params': what, 'deps': list(deps), 'plan': PLAN_VERSION, **({"notebook": notebook} if notebook else {})}
     return Run(f"{label}-{short_hash(key, 8)}", step, params, tuple(deps))
 
