@@ -22,7 +22,7 @@ from .methods import METHOD_TABLE
 from .settings import ALL_METHODS, METHOD_RECORDS, METHODS, PAPER_SIZES # defined without torch, for reading study files
 
 # %% ../nbs/04_deltas.ipynb #7248aaac
-_all_ = ["METHODS", "ALL_METHODS", "PAPER_SIZES"] # from `settings`: the three delta methods, and fine-tuning; the paper's sizes on T5-v1.1-base
+_all_ = ["METHODS", "ALL_METHODS", "PAPER_SIZES"] # from `settings`: the paper's three delta methods, every method of the record; the paper's sizes on T5-v1.1-base
 
 def _check_sizes(method:str, sizes:dict)->dict:
     "The method's full sizes (paper defaults filled in), or a ValueError naming the bad one."
