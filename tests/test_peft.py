@@ -195,7 +195,7 @@ def test_a_study_imports_a_peft_adapter_as_a_stage0_solution(tmp_path):
     assert next(r.id for r in plan_runs(parse_study((tmp_path/"t.toml").read_text(), tmp_path/"t.toml")) if r.step == "stage0" and r.params.get("adapter")) == run.id
     (tmp_path/"u.toml").write_text(text.replace("adapters/sms-lora", "nowhere"))
     assert any("no PEFT adapter in" in m for m in missing_inputs(parse_study((tmp_path/"u.toml").read_text(), tmp_path/"u.toml")))
-    for bad, msg in (('"sms/adapter" = "x"', "PEFT adapters hold LoRA only"), ('"mr/lora" = "x"', "the study has no task 'mr'")):
+    for bad, msg in (('"sms/adapter" = "x"', r"as \"<task>/lora\" \(the methods PEFT adapters hold here\)"), ('"mr/lora" = "x"', "the study has no task 'mr'")):
         with pytest.raises(StudyError, match=msg): parse_study(TINY + f"\n[stage0.imported]\n{bad}\n")
     folder = tmp_path/"runs"/run.id
     res = execute_run({"id": run.id, "step": run.step, "params": run.params, "deps": list(run.deps)}, folder,
