@@ -54,7 +54,7 @@ def reuse_runs(runs:list[Run], # the runs about to be run
     return out
 
 def reuse_note(folder:str|Path, # a run's folder in a study, `<runs_root>/<study>/<run id>`
-               state:str, # its state (`results.run_state`)
+               state:str, # its state (`layout.run_state`)
               )->str:
     "'from <folder>' for a run copied from another study; 'ready in <study>/' for one not done here that another study has finished; else ''."
     folder = Path(folder)
