@@ -16,7 +16,8 @@ _API = {   # name -> the module that defines it
     "deltas": ["METHODS", "ALL_METHODS", "DeltaSpec", "delta_spec", "equal_sizes", "use_delta"],
     "train": ["TrainConfig", "DeltaSolution", "train_delta", "save_solution", "load_solution"],
     "peft_io": ["export_peft", "import_peft", "export_native", "load_native", "import_solution", "export_run"],
-    "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace", "save_subspace", "load_subspace",
+    "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace",
+                 "save_subspace", "load_subspace",
                  "control_subspace"],
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
     "landscape": ["plane_through", "score_vectors", "plot_landscape", "region_area"],   # `udt.landscape` is the module
@@ -24,13 +25,15 @@ _API = {   # name -> the module that defines it
     "runner": ["run_study", "study_status"],
     "steps": ["FinishedRun", "load_run"],
     "results": ["read_results", "result_rows", "paper_tables"],
-    "evidence": ["study_arms", "evidence_table", "baseline_scores"],   # `udt.evidence` is the module (its `evidence` builds the cells)
+    # `udt.evidence` is the module (its `evidence` builds the cells)
+    "evidence": ["study_arms", "evidence_table", "baseline_scores"],
     "claims": ["study_claims", "compare_claims"],   # `udt.claims` is the module (its `claims` gives the verdicts)
     "report": ["render_report"],
 }
 _HOME = {name: module for module, names in _API.items() for name in names}
 __all__ = list(_HOME)
 
+# %% ../nbs/17_api.ipynb #741114d6
 def __getattr__(name:str):
     "Import the module that defines `name` on first use."
     if name not in _HOME: raise AttributeError(f"module 'unified_delta_tuning' has no attribute {name!r}")

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evidence import (TABLES, Estimate, Evidence, aggregate, evidence, interval, interval_text, stage1_health,
+from .evidence import (TABLES, Estimate, Evidence, aggregate, evidence, interval, interval_text,
+                                           stage1_health,
                                            study_arms)
 from .settings import METHOD_RECORDS, ClaimRules
 
@@ -20,7 +21,8 @@ CLAIMS = {1: "Optimisation in the unified subspace reaches most of each method's
           2: "A code found through one method transfers zero-shot to the other methods",
           3: "A substantial region of the subspace is good for every method at once",
           4: "Fine-tuning shares the subspace with the delta methods",
-          5: "Learning the subspace beats the closed-form one: the PCA subspace of the same solutions and their mean (the field's question since, not the paper's)"}
+          5: "Learning the subspace beats the closed-form one: "
+             "the PCA subspace of the same solutions and their mean (the field's question since, not the paper's)"}
 
 def _diverged(ev:Evidence, mask)->str|None:
     "Why the subspaces behind these cells did not form, or None."
@@ -29,31 +31,48 @@ def _diverged(ev:Evidence, mask)->str|None:
     if bad.empty: return None
     err = bad.stage1_error.max()
     n, of = bad.stage1.nunique(), c.stage1.nunique()
-    return (f"stage 1 diverged (error {err:.1f})" if err >= 1 else "stage 1 diverged (dev below θ_init)") + (f" in {n} of {of} subspaces" if of > 1 else "")
+    return (f"stage 1 diverged (error {err:.1f})" if err >= 1
+            else "stage 1 diverged (dev below θ_init)") + (f" in {n} of {of} subspaces" if of > 1 else "")
 
+# %% ../nbs/14b_claims.ipynb #a7d9f5d3
 def _required(rules:ClaimRules, setting:str, kind:str)->list[str]:
-    "The controls of `rules` that a claim's cells can have: the unrelated task's subspace only in the single-task setting, the random code only for transfer."
-    can = {"random", "permuted", "pca", "mean"} | ({"unrelated"} if setting == "single" else set()) | ({"random_code"} if kind == "stage3" else set())
+    """The controls of `rules` that a claim's cells can have: the unrelated task's subspace only in the single-task
+    setting, the random code only for transfer."""
+    can = ({"random", "permuted", "pca", "mean"} | ({"unrelated"} if setting == "single" else set())
+           | ({"random_code"} if kind == "stage3" else set()))
     return [c for c in rules.controls if c in can]
 
-HOW_TO_ADD = {"random_code": "rerun the learned stage-2 runs with this version (each scores a random code)"}   # a control that is no [controls] key
+# a control that is no [controls] key
+HOW_TO_ADD = {"random_code": "rerun the learned stage-2 runs with this version (each scores a random code)"}
 
-def _decide(main:Estimate, margin:float, diffs:dict, need:list, rules:ClaimRules, what:str, broken:str|None)->tuple[str, str]:
+# %% ../nbs/14b_claims.ipynb #9d6255ce
+def _decide(main:Estimate, margin:float, diffs:dict, need:list, rules:ClaimRules,
+            what:str, broken:str|None)->tuple[str, str]:
     "The verdict and its reason: `main`'s interval against `margin`, and each needed control's difference against 0."
     if main.k == 0: return "not tested", "no runs for this claim yet"
-    if broken: return f"not tested: {broken}", "its subspace did not form, so these runs say nothing about the claim: see the stage-1 table"
-    if main.k < rules.min_seeds: return f"not tested ({main.k} seed{'s' if main.k > 1 else ''})", f"a verdict needs {rules.min_seeds} seeds: add seeds to this setting"
+    if broken:
+        return (f"not tested: {broken}",
+                "its subspace did not form, so these runs say nothing about the claim: see the stage-1 table")
+    if main.k < rules.min_seeds:
+        return (f"not tested ({main.k} seed{'s' if main.k > 1 else ''})",
+                f"a verdict needs {rules.min_seeds} seeds: add seeds to this setting")
     lo, hi = interval(main, rules.level)
     ci = {c: interval(d, rules.level) for c, d in diffs.items() if c in need and d.k >= 2}
     if hi < margin: return "not supported", f"{what} is below {margin:g} with 95 % confidence (upper bound {hi:.2f})"
     worse = [c for c, (_, h) in ci.items() if h <= 0]
-    if worse: return "not supported", f"no better than the {' and '.join(worse)} control (upper bound of the difference ≤ 0)"
+    if worse:
+        return "not supported", f"no better than the {' and '.join(worse)} control (upper bound of the difference ≤ 0)"
     missing = [c for c in need if c not in ci]
-    if missing: return "inconclusive", f"no {' or '.join(missing)} control on ≥ 2 seeds: " + "; ".join(HOW_TO_ADD.get(c, f"add [controls] {c} = true") for c in missing)
+    if missing:
+        how = "; ".join(HOW_TO_ADD.get(c, f"add [controls] {c} = true") for c in missing)
+        return "inconclusive", f"no {' or '.join(missing)} control on ≥ 2 seeds: " + how
     if lo >= margin and all(l > 0 for l, _ in ci.values()): return "supported", ""
-    return "inconclusive", f"{what}'s interval [{lo:.2f}, {hi:.2f}] straddles {margin:g}" if lo < margin else "the lead over a control is not clear of 0"
+    return "inconclusive", (f"{what}'s interval [{lo:.2f}, {hi:.2f}] straddles {margin:g}" if lo < margin
+                            else "the lead over a control is not clear of 0")
 
-def _controls(ev:Evidence, mask, main:Estimate, quantity:str, out:dict, kinds=("random", "unrelated", "permuted", "random_code", "pca", "mean"))->dict:
+# %% ../nbs/14b_claims.ipynb #921d406c
+def _controls(ev:Evidence, mask, main:Estimate, quantity:str, out:dict,
+              kinds=("random", "unrelated", "permuted", "random_code", "pca", "mean"))->dict:
     "Each control's aggregate and the learned subspace's lead over it (paired by seed), into `out`; the leads."
     c, diffs = ev.cells, {}
     for ctrl in kinds:
@@ -64,67 +83,99 @@ def _controls(ev:Evidence, mask, main:Estimate, quantity:str, out:dict, kinds=("
         out[f"gain ({name})"], out[f"learned − {name}"] = interval_text(e), interval_text(diffs[ctrl])
     return diffs
 
-def _setting(ev:Evidence, mask)->str: return ev.cells[np.asarray(mask, bool)].setting.iloc[0] if np.asarray(mask, bool).any() else "single"
+def _setting(ev:Evidence, mask)->str:
+    return ev.cells[np.asarray(mask, bool)].setting.iloc[0] if np.asarray(mask, bool).any() else "single"
 
+# %% ../nbs/14b_claims.ipynb #78ad55a2
 def _optimisation_claim(ev:Evidence, n:int, what:str, mask, rules:ClaimRules)->dict:
-    "Claims 1 and 4: the learned subspace's normalised gain is non-inferior (at least the margin) and beats every control."
+    """Claims 1 and 4: the learned subspace's normalised gain is non-inferior (at least the margin) and beats every
+    control."""
     learned = mask & (ev.cells.subspace == "learned")
     g = aggregate(ev, learned, "gain")
-    out = {"claim": n, "statement": CLAIMS[n], "evidence": what, "seeds": g.k, "gain (learned)": interval_text(g), "relative % (learned)": interval_text(aggregate(ev, learned, "relative"), 1)}
+    out = {"claim": n, "statement": CLAIMS[n], "evidence": what, "seeds": g.k, "gain (learned)": interval_text(g),
+           "relative % (learned)": interval_text(aggregate(ev, learned, "relative"), 1)}
     diffs, need = _controls(ev, mask, g, "gain", out), _required(rules, _setting(ev, mask), "stage2")
-    out["test"] = (f"supported if the learned gain's lower 95 % bound ≥ {rules.non_inferiority:g} (non-inferiority: that share of the θ_init → stage-0 gap) "
-                   f"and it beats the {' and '.join(need) or 'no'} controls (difference's lower bound > 0); not supported if its upper bound "
+    out["test"] = (f"supported if the learned gain's lower 95 % bound ≥ {rules.non_inferiority:g} (non-inferiority: "
+                   "that share of the θ_init → stage-0 gap) "
+                   f"and it beats the {' and '.join(need) or 'no'} controls (difference's lower bound > 0); "
+                   "not supported if its upper bound "
                    f"< {rules.non_inferiority:g} or a control is as good; ≥ {rules.min_seeds} seeds")
-    out["verdict"], out["why"] = _decide(g, rules.non_inferiority, diffs, need, rules, "the learned gain", _diverged(ev, learned))
+    out["verdict"], out["why"] = _decide(g, rules.non_inferiority, diffs, need, rules,
+                                         "the learned gain", _diverged(ev, learned))
     return out
 
+# %% ../nbs/14b_claims.ipynb #edeca04d
 def _transfer_claim(ev:Evidence, n:int, what:str, mask, own_mask, rules:ClaimRules)->dict:
-    "Claims 2 and 4: transfer keeps a share of the target method's own stage-2 gain (retention) and beats every control."
+    """Claims 2 and 4: transfer keeps a share of the target method's own stage-2 gain (retention) and beats every
+    control."""
     c = ev.cells; learned = mask & (c.subspace == "learned")
     t = aggregate(ev, learned, "gain")
     part = c[learned]
-    own = aggregate(ev, own_mask & (c.subspace == "learned") & c.task.isin(set(part.task)) & c.target.isin(set(part.target)), "gain")
+    own = aggregate(ev, own_mask & (c.subspace == "learned") & c.task.isin(set(part.task))
+                    & c.target.isin(set(part.target)),
+                    "gain")
     keep = t / own
-    out = {"claim": n, "statement": CLAIMS[n], "evidence": what, "seeds": t.k, "gain (learned)": interval_text(t), "relative % (learned)": interval_text(aggregate(ev, learned, "relative"), 1),
+    out = {"claim": n, "statement": CLAIMS[n], "evidence": what, "seeds": t.k, "gain (learned)": interval_text(t),
+           "relative % (learned)": interval_text(aggregate(ev, learned, "relative"), 1),
            "own stage-2 gain": interval_text(own), "retention (learned)": interval_text(keep)}
     diffs, need = _controls(ev, mask, t, "gain", out), _required(rules, _setting(ev, mask), "stage3")
-    out["test"] = (f"retention = transfer gain ÷ the target method's own stage-2 gain, per seed; supported if its lower 95 % bound ≥ {rules.retention:g} and the "
-                   f"transfer gain beats the {' and '.join(c.replace('_', ' ') for c in need) or 'no'} controls; not supported if its upper bound < {rules.retention:g} "
+    out["test"] = ("retention = transfer gain ÷ the target method's own stage-2 gain, per seed; "
+                   f"supported if its lower 95 % bound ≥ {rules.retention:g} and the "
+                   f"transfer gain beats the {' and '.join(c.replace('_', ' ') for c in need) or 'no'} controls; "
+                   f"not supported if its upper bound < {rules.retention:g} "
                    f"or a control is as good; ≥ {rules.min_seeds} seeds")
     broken = _diverged(ev, learned | (own_mask & (c.subspace == "learned")))
     if not broken and own.k and own.point <= 0:
-        out["verdict"], out["why"] = "not tested", f"the methods' own stage-2 gain is {own.point:.2f} (not above θ_init), so there is nothing to retain: claim 1 fails first"
+        out["verdict"], out["why"] = "not tested", (f"the methods' own stage-2 gain is {own.point:.2f} "
+                                                    "(not above θ_init), "
+                                                    "so there is nothing to retain: claim 1 fails first")
         return out
     out["verdict"], out["why"] = _decide(keep if own.k else t, rules.retention, diffs, need, rules, "retention", broken)
     return out
 
+# %% ../nbs/14b_claims.ipynb #5cbc358c
 def _closed_form_claim(ev:Evidence, what:str, mask, rules:ClaimRules)->dict:
-    "The field's question: does the learned subspace's optimisation gain beat the PCA subspace of the same solutions and their mean?"
+    """The field's question: does the learned subspace's optimisation gain beat the PCA subspace of the same solutions
+    and their mean?"""
     c = ev.cells; learned = mask & (c.subspace == "learned")
     g = aggregate(ev, learned, "gain")
     out = {"claim": 5, "statement": CLAIMS[5], "evidence": what, "seeds": g.k, "gain (learned)": interval_text(g)}
     diffs = _controls(ev, mask, g, "gain", out, kinds=("pca", "mean"))
-    out["test"] = (f"supported if the learned gain beats both the PCA subspace and the mean source solution (each difference's lower 95 % bound > 0); "
+    out["test"] = ("supported if the learned gain beats both the PCA subspace and the mean source solution (each "
+                   "difference's lower 95 % bound > 0); "
                    f"not supported if either is better (upper bound < 0); ≥ {rules.min_seeds} seeds")
     missing = [k for k in ("pca", "mean") if k not in diffs]
     broken = _diverged(ev, learned)
     if g.k == 0: out["verdict"], out["why"] = "not tested", "no runs for this claim yet"
-    elif missing: out["verdict"], out["why"] = "not tested", f"no {' or '.join(missing)} control runs: add [controls] {' and '.join(f'{k} = true' for k in missing)}"
-    elif broken: out["verdict"], out["why"] = f"not tested: {broken}", "its subspace did not form, so these runs say nothing about the question: see the stage-1 table"
-    elif g.k < rules.min_seeds: out["verdict"], out["why"] = f"not tested ({g.k} seed{'s' if g.k > 1 else ''})", f"a verdict needs {rules.min_seeds} seeds: add seeds to this setting"
+    elif missing:
+        add = ' and '.join(f'{k} = true' for k in missing)
+        out["verdict"], out["why"] = "not tested", f"no {' or '.join(missing)} control runs: add [controls] {add}"
+    elif broken:
+        out["verdict"], out["why"] = (f"not tested: {broken}", "its subspace did not form, so these runs say nothing "
+                                      "about the question: see the stage-1 table")
+    elif g.k < rules.min_seeds:
+        out["verdict"], out["why"] = (f"not tested ({g.k} seed{'s' if g.k > 1 else ''})",
+                                      f"a verdict needs {rules.min_seeds} seeds: add seeds to this setting")
     else:
         ci = {k: interval(d, rules.level) for k, d in diffs.items()}
         better = [k for k, (_, h) in ci.items() if h < 0]
-        if better: out["verdict"], out["why"] = "not supported", f"the {' and '.join(better)} baseline does better (upper bound of the difference < 0)"
+        if better:
+            out["verdict"], out["why"] = ("not supported",
+                                          f"the {' and '.join(better)} baseline does better "
+                                          "(upper bound of the difference < 0)")
         elif all(l > 0 for l, _ in ci.values()): out["verdict"], out["why"] = "supported", ""
-        else: out["verdict"], out["why"] = "inconclusive", "the learned subspace's lead over " + " and ".join(f"{k} [{l:.2f}, {h:.2f}]" for k, (l, h) in ci.items() if l <= 0) + " is not clear of 0"
+        else:
+            open_ = " and ".join(f"{k} [{l:.2f}, {h:.2f}]" for k, (l, h) in ci.items() if l <= 0)
+            out["verdict"], out["why"] = "inconclusive", f"the learned subspace's lead over {open_} is not clear of 0"
     return out
 
+# %% ../nbs/14b_claims.ipynb #c48da07e
 def claims(ev:Evidence, # the study's evidence (`evidence(..., health=stage1_health(results))` marks diverged subspaces)
            lands:list[dict]|None=None, # `results.landscapes`, for claim 3
            rules:ClaimRules|dict|None=None, # the study's `[claims]` margins (`settings.ClaimRules`); None: the defaults
           )->pd.DataFrame:
-    "The paper's four claims, each with the numbers that decide it and a verdict computed from the runs under margins declared before them."
+    """The paper's four claims, each with the numbers that decide it and a verdict computed from the runs under margins
+    declared before them."""
     rules = rules if isinstance(rules, ClaimRules) else ClaimRules(**(rules or {}))
     c, rows = ev.cells, []
     for setting, t in (("single", "single-task subspaces"), ("multi", "multi-task subspace")):
@@ -135,24 +186,34 @@ def claims(ev:Evidence, # the study's evidence (`evidence(..., health=stage1_hea
     rows.append(_landscape_claim(lands or [], rules))
     for setting, t in (("single", "single-task subspaces"), ("multi", "multi-task subspace")):
         s2 = (c.setting == setting) & (c.kind == "stage2")
-        if s2.any(): rows.append(_closed_form_claim(ev, f"Table {TABLES[(setting, 'stage2')]}: {t}, learned against PCA and mean", s2, rules))
+        if s2.any():
+            rows.append(_closed_form_claim(ev, f"Table {TABLES[(setting, 'stage2')]}: {t}, "
+                                               "learned against PCA and mean", s2, rules))
     four = c.setting == "four"
     whole = [m for m, r in METHOD_RECORDS.items() if r.whole_model]   # fine-tuning
     ft2 = four & (c.kind == "stage2") & c.target.isin(whole)
     ft3 = four & (c.kind == "stage3") & (c.source.isin(whole) | c.target.isin(whole))
-    if ft2.any(): rows.append(_optimisation_claim(ev, 4, "four-method subspace: optimisation through fine-tuning", ft2, rules))
-    if ft3.any(): rows.append(_transfer_claim(ev, 4, "four-method subspace: transfer to and from fine-tuning (F→X, X→F)", ft3, four & (c.kind == "stage2"), rules))
+    if ft2.any():
+        rows.append(_optimisation_claim(ev, 4, "four-method subspace: optimisation through fine-tuning", ft2, rules))
+    if ft3.any():
+        rows.append(_transfer_claim(ev, 4, "four-method subspace: transfer to and from fine-tuning (F→X, X→F)", ft3,
+                                    four & (c.kind == "stage2"), rules))
     if not (ft2.any() or ft3.any()):
-        rows.append({"claim": 4, "statement": CLAIMS[4], "evidence": "four-method subspace", "verdict": "not tested", "why": "no four-method runs: add [four_methods]"})
-    return pd.DataFrame(rows, dtype=object).sort_values("claim", kind="stable").set_index(["claim", "evidence"]).fillna("")
+        rows.append({"claim": 4, "statement": CLAIMS[4], "evidence": "four-method subspace", "verdict": "not tested",
+                     "why": "no four-method runs: add [four_methods]"})
+    out = pd.DataFrame(rows, dtype=object).sort_values("claim", kind="stable")
+    return out.set_index(["claim", "evidence"]).fillna("")
 
+# %% ../nbs/14b_claims.ipynb #33ba0356
 def _landscape_claim(lands:list[dict], rules:ClaimRules)->dict:
     "Claim 3 from the landscape runs: the share of the solutions' triangle that is good for every method."
     out = {"claim": 3, "statement": CLAIMS[3], "evidence": "the landscape",
-           "test": f"share of the solutions' triangle where every method reaches the lowest threshold of its θ_init → stage-0 gap ≥ {rules.region:g}; "
+           "test": "share of the solutions' triangle where every method reaches the lowest threshold of its θ_init → "
+                   f"stage-0 gap ≥ {rules.region:g}; "
                    f"not supported if < 0.1; ≥ {rules.min_seeds} seeds"}
     gains = [L for L in lands if "by" in L["areas"] and (L["areas"].by == "gain").any()]
-    if not gains: return {**out, "verdict": "not tested", "why": "no landscape with a gain region: add [landscape] (its runs score θ_init too), "
+    if not gains: return {**out, "verdict": "not tested",
+                          "why": "no landscape with a gain region: add [landscape] (its runs score θ_init too), "
                                                               "and train stage 0 until it moves away from θ_init"}
     shares, rel = [], []
     for L in gains:
@@ -160,29 +221,35 @@ def _landscape_claim(lands:list[dict], rules:ClaimRules)->dict:
         shares.append(float(g[g.fraction == f].share_of_triangle.iloc[0]))
         r = a[a.by == "relative"]; rel.append(float(r[r.fraction == r.fraction.min()].share_of_triangle.iloc[0]))
     s, k = float(np.mean(shares)), len({L.get("seed") for L in gains})
-    out.update({"seeds": k, "triangle share (gain ≥ %g)" % f: f"{s:.2f} ({len(gains)} landscape{'s' if len(gains) > 1 else ''})",
+    out.update({"seeds": k,
+                "triangle share (gain ≥ %g)" % f: f"{s:.2f} ({len(gains)} landscape{'s' if len(gains) > 1 else ''})",
                 "triangle share (relative ≥ %g)" % r.fraction.min(): f"{np.mean(rel):.2f}"})
-    if k < rules.min_seeds: return {**out, "verdict": f"not tested ({k} seed{'s' if k > 1 else ''})", "why": f"a verdict needs {rules.min_seeds} seeds: add seeds to [landscape]"}
-    return {**out, "verdict": "supported" if s >= rules.region else "not supported" if s < 0.1 else "inconclusive", "why": "one grid per landscape run: no interval"}
+    if k < rules.min_seeds: return {**out, "verdict": f"not tested ({k} seed{'s' if k > 1 else ''})",
+                                    "why": f"a verdict needs {rules.min_seeds} seeds: add seeds to [landscape]"}
+    return {**out, "verdict": "supported" if s >= rules.region else "not supported" if s < 0.1 else "inconclusive",
+            "why": "one grid per landscape run: no interval"}
 
 # %% ../nbs/14b_claims.ipynb #363ea4d9
 def study_claims(study_dir:str|Path, # the study folder (results.csv, study.toml and the run folders)
                  results:pd.DataFrame|None=None, # its `results.read_results` (None: read it)
                  B:int=1000, # bootstrap replicates of the test examples
                 )->pd.DataFrame:
-    "The verdicts of a study folder's runs under the margins its study file declared (`claims`), each subspace's health included."
+    """The verdicts of a study folder's runs under the margins its study file declared (`claims`), each subspace's
+    health included."""
     import tomllib
     from unified_delta_tuning.layout import STUDY_FILE
     from unified_delta_tuning.results import landscapes, read_results
     study_dir = Path(study_dir); res = read_results(study_dir) if results is None else results
     f = study_dir/STUDY_FILE
     rules = tomllib.loads(f.read_text(encoding="utf-8")).get("claims", {}) if f.is_file() else {}
-    return claims(evidence(*study_arms(study_dir, res), B=B, health=stage1_health(res)), landscapes(study_dir, res), rules)
+    return claims(evidence(*study_arms(study_dir, res), B=B, health=stage1_health(res)),
+                  landscapes(study_dir, res), rules)
 
 # %% ../nbs/14b_claims.ipynb #cde3586a
 def compare_claims(now:pd.DataFrame, # `claims` (or `study_claims`) of the current runs
                    before:pd.DataFrame, # the same of an earlier run of the study
-                  )->pd.DataFrame: # rows: claim; columns: (before / now, seeds / gain / retention / verdict / why), changed
+                  # rows: claim; columns: (before / now, seeds / gain / retention / verdict / why), changed
+                  )->pd.DataFrame:
     "Two runs' verdicts side by side, claim by claim, with whether each verdict changed."
     cols = ["seeds", "gain (learned)", "retention (learned)", "verdict", "why"]
     out = pd.concat({"before": before.reindex(columns=cols), "now": now.reindex(columns=cols)}, axis=1)

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-# NumPy, torch and safetensors are imported by the functions that use them: `udt --help` and `udt study status` need none
+# NumPy, torch and safetensors are imported by the functions that use them: `udt --help` and `udt study status` need
+# none
 
 # %% ../nbs/00_core.ipynb #d3f65796
 def set_seed(seed:int # the seed for `random`, NumPy and torch
@@ -35,10 +36,12 @@ def default_device()->"torch.device":
 # %% ../nbs/00_core.ipynb #7990cbcb
 _UMASK = os.umask(0); os.umask(_UMASK)
 
+# %% ../nbs/00_core.ipynb #fca2f6b2
 def atomic_write(path:str|Path, # destination file
                  data:bytes|str, # content; `str` is written as UTF-8
                 )->Path:
-    "Write `data` to `path` atomically (temporary file, then rename); an `OSError` names `path`, not the temporary file."
+    """Write `data` to `path` atomically (temporary file, then rename); an `OSError` names `path`, not the temporary
+    file."""
     path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,11 +53,14 @@ def atomic_write(path:str|Path, # destination file
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None: Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno is not None and e.filename != str(path):   # a full disk fails in write or fsync, naming no file
-            raise OSError(e.errno, e.strerror or str(e), str(path)) from e   # same errno, so the same subclass (PermissionError, ...)
+        # a full disk fails in write or fsync, naming no file
+        if isinstance(e, OSError) and e.errno is not None and e.filename != str(path):
+            # same errno, so the same subclass (PermissionError, ...)
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     return path
 
+# %% ../nbs/00_core.ipynb #e5e9958a
 def write_json(path:str|Path, # destination `.json` file
                obj, # anything `json` can serialise (Paths and numbers from NumPy/torch are converted)
               )->Path:
@@ -63,19 +69,23 @@ def write_json(path:str|Path, # destination `.json` file
 
 def _jsonable(o):
     if isinstance(o, Path): return str(o)
-    if type(o).__module__.split(".")[0] in ("numpy", "torch") and hasattr(o, "item"): return o.item()   # NumPy scalars, 0-d tensors
+    # NumPy scalars, 0-d tensors
+    if type(o).__module__.split(".")[0] in ("numpy", "torch") and hasattr(o, "item"): return o.item()
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
+# %% ../nbs/00_core.ipynb #4de732db
 def read_json(path:str|Path, # a JSON file
              )->dict:
     "Read a JSON file, naming the file in the error if it is missing or malformed."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
     try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e}); delete it and rerun the step that writes it") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it and rerun the step that writes it") from e
 
 # %% ../nbs/00_core.ipynb #ad7332e3
-_PACKAGES = ("unified-delta-tuning", "torch", "transformers", "tokenizers", "datasets", "safetensors", "numpy", "pandas")
+_PACKAGES = ("unified-delta-tuning", "torch", "transformers", "tokenizers", "datasets",
+             "safetensors", "numpy", "pandas")
 
 def package_versions()->dict:
     "Versions of the packages whose behaviour the results depend on."
@@ -85,6 +95,7 @@ def package_versions()->dict:
         except metadata.PackageNotFoundError: out[p] = None
     return out
 
+# %% ../nbs/00_core.ipynb #cd6eed88
 def git_commit(path:str|Path=None, # a folder inside the repository; default: this package's folder
               )->str|None:
     "The current git commit (with `-dirty` when the tree has changes), or None outside a repository."
@@ -92,19 +103,22 @@ def git_commit(path:str|Path=None, # a folder inside the repository; default: th
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if sha.returncode: return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired): return None
 
 def _n(k:int, word:str)->str: return f"{k} {word}{'' if k == 1 else 's'}"   # 1 thread, 2 threads
 
-def run_metadata(threads:int|None=None, # CPU threads the computation used; None: this process's (`torch.get_num_threads()`)
+# %% ../nbs/00_core.ipynb #31ea31d0
+def run_metadata(threads:int|None=None, # CPU threads the computation used; None: this process's (`get_num_threads()`)
                 )->dict:
     "Package versions, git commit, device and time: the provenance stored with every artefact."
     import torch
     dev = default_device()
     return {"versions": package_versions(), "git_commit": git_commit(),
-            "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores, {_n(threads or torch.get_num_threads(), 'thread')})",
+            "device": torch.cuda.get_device_name(0) if dev.type == "cuda"
+                else f"cpu ({os.cpu_count()} cores, {_n(threads or torch.get_num_threads(), 'thread')})",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 # %% ../nbs/00_core.ipynb #a5b7e4e4
@@ -116,10 +130,13 @@ def save_tensors(path:str|Path, # destination, `.safetensors` (the sidecar goes 
     from safetensors.torch import save as save_bytes
     path = Path(path)
     if path.suffix != ".safetensors": raise ValueError(f"{path}: tensors are saved as `.safetensors`; use that suffix")
-    atomic_write(path, save_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))   # usual permissions, like every artefact
-    write_json(path.with_suffix(".json"), {**(meta or {}), "tensors": {k: list(v.shape) for k, v in tensors.items()}, **run_metadata()})
+    # usual permissions, like every artefact
+    atomic_write(path, save_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
+    write_json(path.with_suffix(".json"),
+               {**(meta or {}), "tensors": {k: list(v.shape) for k, v in tensors.items()}, **run_metadata()})
     return path
 
+# %% ../nbs/00_core.ipynb #dac82693
 def load_tensors(path:str|Path, # a `.safetensors` file written by `save_tensors`
                  spec_hash:str|None=None, # if given, the sidecar's `spec_hash` must equal it
                 )->"tuple[dict[str, torch.Tensor], dict]":
@@ -128,16 +145,22 @@ def load_tensors(path:str|Path, # a `.safetensors` file written by `save_tensors
     from safetensors.torch import load as load_bytes
     path = Path(path); side = path.with_suffix(".json")
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist; run the step that produces it first")
-    if not side.exists(): raise FileNotFoundError(f"{side} is missing, so {path.name} is incomplete; delete it and rerun the step that writes it")
+    if not side.exists():
+        raise FileNotFoundError(f"{side} is missing, so {path.name} is incomplete; "
+                                "delete it and rerun the step that writes it")
     meta = read_json(side)
     if spec_hash is not None and meta.get("spec_hash") != spec_hash:
         raise ValueError(f"{path} was made for spec {meta.get('spec_hash')!r} but the model's spec is {spec_hash!r}: "
-                         "it belongs to another method, size or backbone; load it with the DeltaSpec it was trained with")
+                         "it belongs to another method, size or backbone; "
+                         "load it with the DeltaSpec it was trained with")
     try: tensors = load_bytes(path.read_bytes())
-    except Exception as e: raise ValueError(f"{path} is not a readable safetensors file ({e}); delete it and rerun the step that writes it") from e
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable safetensors file ({e}); "
+                         "delete it and rerun the step that writes it") from e
     for k, v in tensors.items():
         if v.is_floating_point() and not (ok := torch.isfinite(v)).all():
-            raise ValueError(f"{path}: tensor {k!r} has {int((~ok).sum())} non-finite value(s) (NaN or inf); the file is corrupt or its "
+            raise ValueError(f"{path}: tensor {k!r} has {int((~ok).sum())} non-finite value(s) (NaN or inf); "
+                             "the file is corrupt or its "
                              "training diverged: delete it and rerun the step that writes it")
     return tensors, meta
 
@@ -152,8 +175,10 @@ def short_hash(obj, # anything JSON-serialisable (keys are sorted), or bytes
 # %% ../nbs/00_core.ipynb #751d9de8
 PROGRESS_ENV = "UDT_PROGRESS" # the environment variable naming the file a training loop reports its progress to
 
+# %% ../nbs/00_core.ipynb #41eda2dd
 class Progress:
-    "A training loop's progress (step, loss, last dev score, start time), written to the file `$UDT_PROGRESS` names; a no-op without it."
+    """A training loop's progress (step, loss, last dev score, start time), written to the file `$UDT_PROGRESS` names; a
+    no-op without it."""
     def __init__(self, what:str, # what is being trained, e.g. "stage 0: lora on mr"
                  steps:int, # the loop's total number of steps
                  every:float=2.0, # seconds between writes (the last step is always written)
@@ -164,10 +189,12 @@ class Progress:
     def update(self, step:int, # the step just taken (1 … steps)
                **scores, # e.g. loss=…, dev=…; a score not given keeps its last value
               ):
-        "Record `step` and `scores`; write them when `every` seconds have passed since the last write, or at the last step."
+        """Record `step` and `scores`; write them when `every` seconds have passed since the last write, or at the last
+        step."""
         if not self.path: return
         self.scores.update({k: float(v) for k, v in scores.items() if v is not None})
         now = time.time()
         if now - self.written < self.every and step < self.steps: return
         self.written = now
-        write_json(self.path, {"what": self.what, "step": step, "steps": self.steps, "started": self.started, "updated": now, **self.scores})
+        write_json(self.path, {"what": self.what, "step": step, "steps": self.steps, "started": self.started,
+                               "updated": now, **self.scores})

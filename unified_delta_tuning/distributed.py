@@ -38,7 +38,8 @@ def shard_batch(batch:dict, # a padded batch (`backbones.make_batch`) with an `i
     if n % size: raise ValueError(f"a global batch of {n} examples cannot be shared evenly by {size} processes; "
                                   f"use a batch size (and stage 1 group size) that is a multiple of {size}")
     k = n // size
-    return {key: v[rank * k:(rank + 1) * k] if torch.is_tensor(v) and v.dim() and v.shape[0] == n else v for key, v in batch.items()}
+    return {key: v[rank * k:(rank + 1) * k] if torch.is_tensor(v) and v.dim() and v.shape[0] == n else v
+            for key, v in batch.items()}
 
 def average_gradients(params, # the trained tensors, after `backward`
                      )->None:

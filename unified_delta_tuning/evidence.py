@@ -20,13 +20,17 @@ from .metrics import METRICS, score
 
 # %% ../nbs/14a_evidence.ipynb #9bbd82f6
 def test_predictions(task, # the task the answers are for
-                     arms:dict[str, list[str]], # arm name (e.g. "trained", "init", a method) -> one answer per test example
+                     # arm name (e.g. "trained", "init", a method) -> one answer per test example
+                     arms:dict[str, list[str]],
                     )->dict: # {"task", "metric", "golds", "predictions", "scores"}
     "The test answers of every arm a run scored, with the golds and each arm's score: `predictions.json`."
     golds = [list(x.answers) for x in task.test]
     bad = {a: len(p) for a, p in arms.items() if len(p) != len(golds)}
-    if bad: raise ValueError(f"{task.name}: answers for {bad} (arm: count), but the test split has {len(golds)} examples; give one answer per example")
-    return {"task": task.name, "metric": task.metric, "golds": golds, "predictions": {a: list(p) for a, p in arms.items()},
+    if bad:
+        raise ValueError(f"{task.name}: answers for {bad} (arm: count), but the test split has {len(golds)} examples; "
+                         "give one answer per example")
+    return {"task": task.name, "metric": task.metric, "golds": golds,
+            "predictions": {a: list(p) for a, p in arms.items()},
             "scores": {a: score(p, golds, task.metric) for a, p in arms.items()}}
 
 # %% ../nbs/14a_evidence.ipynb #d255b92e
@@ -42,6 +46,7 @@ def example_draws(n:int, # examples in the test split
     np.add.at(W, (np.arange(B)[:, None], idx), 1.0)
     return W
 
+# %% ../nbs/14a_evidence.ipynb #1dd10a69
 def _macro_f1(predictions, golds, W:np.ndarray)->np.ndarray:
     gold = np.array([g[0] for g in golds]); pred = np.array(list(predictions))
     labels = np.unique(gold)
@@ -51,6 +56,7 @@ def _macro_f1(predictions, golds, W:np.ndarray)->np.ndarray:
     present = g > 0   # sklearn's labels: the gold labels of the (resampled) split
     return (f1 * present).sum(1) / present.sum(1)
 
+# %% ../nbs/14a_evidence.ipynb #5cd1250c
 def resampled_scores(predictions:list[str], # one answer per test example
                      golds:list[list[str]], # the gold answers per example
                      metric:str, # the task's metric
@@ -58,10 +64,13 @@ def resampled_scores(predictions:list[str], # one answer per test example
                     )->np.ndarray: # [B] the metric on every replicate
     "An arm's metric on every bootstrap replicate of the test split."
     if len(predictions) != len(golds) or W.shape[1] != len(golds):
-        raise ValueError(f"{len(predictions)} answers, {len(golds)} golds and draws over {W.shape[1]} examples: they must be the same test split")
-    if metric in MEAN_METRICS:   # per-example values, each distinct (answer, golds) pair scored once: label sets are small
+        raise ValueError(f"{len(predictions)} answers, {len(golds)} golds and draws over {W.shape[1]} examples: "
+                         "they must be the same test split")
+    # per-example values, each distinct (answer, golds) pair scored once: label sets are small
+    if metric in MEAN_METRICS:
         seen = {}
-        v = np.array([seen[k] if (k := (p, tuple(g))) in seen else seen.setdefault(k, METRICS[metric]([p], [g])) for p, g in zip(predictions, golds)])
+        v = np.array([seen[k] if (k := (p, tuple(g))) in seen else seen.setdefault(k, METRICS[metric]([p], [g]))
+                      for p, g in zip(predictions, golds)])
         return W @ v / W.sum(1)
     if metric == "Classification-F1": return _macro_f1(predictions, golds, W)
     out = []
@@ -74,7 +83,9 @@ def resampled_scores(predictions:list[str], # one answer per test example
 def _read(folder:Path, name:str):
     from unified_delta_tuning.core import read_json
     f = folder/name
-    if not f.is_file(): raise FileNotFoundError(f"{f} is missing: the run was made before runs kept their test answers, or it is damaged; "
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} is missing: the run was made before runs kept their test "
+                                "answers, or it is damaged; "
                                                 f"delete {folder} and rerun `udt study run` to redo it")
     return read_json(f)
 
@@ -83,30 +94,42 @@ def _stage1_of(r)->str|None:
     p = getattr(r, "subspace_path", None)
     return Path(p).parent.name if isinstance(p, str) and p else None
 
+# %% ../nbs/14a_evidence.ipynb #1837d814
 def study_arms(study_dir:str|Path, # the study folder
                results:pd.DataFrame, # its `results.csv` (`results.read_results`)
-              )->tuple[pd.DataFrame, dict]: # arms (kind, setting, subspace, train_task, task, source, target, seed, stage1, score, answers); {task: (golds, metric)}
-    "Every scored arm of the study's finished stage-0 and stage-2 runs, with its test answers, the stage-1 run behind it, and each task's golds."
+              # arms (kind, setting, subspace, train_task, task, source, target, seed, stage1, score, answers);
+              # {task: (golds, metric)}
+              )->tuple[pd.DataFrame, dict]:
+    """Every scored arm of the study's finished stage-0 and stage-2 runs, with its test answers, the stage-1 run behind
+    it, and each task's golds."""
     from unified_delta_tuning.layout import PREDICTIONS, ROWS
     from unified_delta_tuning.layout import FINISHED
     from unified_delta_tuning.results import stage0_by_chain   # a shared stage 0 counts once per chain
     study_dir, rows, tasks = Path(study_dir), [], {}
-    for r in pd.concat([stage0_by_chain(results), results[results.state.isin(FINISHED) & (results.step == "stage2")]]).itertuples():
+    for r in pd.concat([stage0_by_chain(results),
+                        results[results.state.isin(FINISHED) & (results.step == "stage2")]]).itertuples():
         rec = _read(study_dir/r.run_id, PREDICTIONS)
         golds, metric = tasks.setdefault(rec["task"], (rec["golds"], rec["metric"]))
         if rec["golds"] != golds or rec["metric"] != metric:
-            raise ValueError(f"{r.run_id} scored other test examples of {rec['task']!r} than the study's other runs (a changed split or cap); "
+            raise ValueError(f"{r.run_id} scored other test examples of {rec['task']!r} than the study's other runs "
+                             "(a changed split or cap); "
                              f"rerun the study with one [tasks] setting")
         if r.step == "stage0":
-            base = dict(setting=None, subspace=None, train_task=None, task=rec["task"], source=r.method, target=r.method, seed=int(r.seed), stage1=None)
-            rows += [dict(kind={"trained": "stage0"}.get(a, a), **base, score=rec["scores"][a], answers=p) for a, p in rec["predictions"].items()]
+            base = dict(setting=None, subspace=None, train_task=None, task=rec["task"], source=r.method,
+                        target=r.method, seed=int(r.seed), stage1=None)
+            rows += [dict(kind={"trained": "stage0"}.get(a, a), **base, score=rec["scores"][a], answers=p)
+                     for a, p in rec["predictions"].items()]
         else:
             info = _read(study_dir/r.run_id, ROWS)[0]
-            base = dict(setting=r.setting, subspace=info.get("subspace", "learned"), train_task=r.train_task, task=rec["task"], source=r.source,
+            base = dict(setting=r.setting, subspace=info.get("subspace", "learned"), train_task=r.train_task,
+                        task=rec["task"], source=r.source,
                         seed=int(r.seed), stage1=_stage1_of(r))
-            rows += [dict(kind="stage2" if m == r.source else "stage3", **base, target=m, score=rec["scores"][m], answers=p) for m, p in rec["predictions"].items()]
-            for ctrl, got in rec.get("controls", {}).items():   # scored inside a learned run: claim 2's random code, through every target
-                rows += [dict(kind="stage3", **{**base, "subspace": ctrl}, target=m, score=got["scores"][m], answers=p) for m, p in got["predictions"].items()]
+            rows += [dict(kind="stage2" if m == r.source else "stage3", **base, target=m,
+                          score=rec["scores"][m], answers=p) for m, p in rec["predictions"].items()]
+            # scored inside a learned run: claim 2's random code, through every target
+            for ctrl, got in rec.get("controls", {}).items():
+                rows += [dict(kind="stage3", **{**base, "subspace": ctrl}, target=m, score=got["scores"][m], answers=p)
+                         for m, p in got["predictions"].items()]
     return pd.DataFrame(rows), tasks
 
 # %% ../nbs/14a_evidence.ipynb #6cf3b805
@@ -114,8 +137,10 @@ STAGE1_ERROR_LIMIT = 1.0  # relative reconstruction error at which a projection 
 
 def stage1_check(metrics:dict, # a stage-1 run's `metrics.json` (or its row of `results.csv`)
                 )->dict: # error (the worst method's), method, dev, init_dev, diverged, why
-    "Whether a stage-1 run's subspace formed: every method's relative reconstruction error below 1, best dev score not below θ_init's."
-    errs = {k[len("recon_error_"):]: float(v) for k, v in metrics.items() if k.startswith("recon_error_") and pd.notna(v)}
+    """Whether a stage-1 run's subspace formed: every method's relative reconstruction error below 1, best dev score not
+    below θ_init's."""
+    errs = {k[len("recon_error_"):]: float(v) for k, v in metrics.items()
+            if k.startswith("recon_error_") and pd.notna(v)}
     m = max(errs, key=errs.get) if errs else None
     num = lambda k: float(metrics[k]) if metrics.get(k) is not None else np.nan
     err, dev, init = errs.get(m, np.nan), num("dev"), num("init_dev")
@@ -123,9 +148,11 @@ def stage1_check(metrics:dict, # a stage-1 run's `metrics.json` (or its row of `
           ([f"best dev {dev:.3f} below θ_init's {init:.3f}"] if dev < init else [])
     return dict(error=err, method=m, dev=dev, init_dev=init, diverged=bool(why), why="; ".join(why))
 
+# %% ../nbs/14a_evidence.ipynb #45d87a95
 def stage1_health(results:pd.DataFrame, # `results.read_results` of a study
                  )->pd.DataFrame: # index run_id; setting, seed and `stage1_check`'s columns
-    "Every finished stage-1 run: its worst relative reconstruction error, its dev score against θ_init's, and whether it diverged."
+    """Every finished stage-1 run: its worst relative reconstruction error, its dev score against θ_init's, and whether
+    it diverged."""
     from unified_delta_tuning.layout import FINISHED
     done = results[(results.step == "stage1") & results.state.isin(FINISHED)].to_dict("records")
     rows = {r["run_id"]: dict(setting=r.get("setting"), seed=r.get("seed"), **stage1_check(r)) for r in done}
@@ -136,7 +163,8 @@ def stage1_health(results:pd.DataFrame, # `results.read_results` of a study
 QUANTITIES = ("score", "relative", "gain")
 
 class Evidence:
-    "The cells of a study (one row per scored arm) and their bootstrap replicates over test examples [cell, quantity, replicate]."
+    """The cells of a study (one row per scored arm) and their bootstrap replicates over test examples [cell, quantity,
+    replicate]."""
     def __init__(self, cells:pd.DataFrame, reps:np.ndarray, seeds:list, B:int):
         self.cells, self.reps, self.seeds, self.B = cells, reps, seeds, B
     def __repr__(self): return f"Evidence({len(self.cells)} cells, {self.B} replicates, seeds {self.seeds})"
@@ -144,28 +172,37 @@ class Evidence:
 def _ratio(a, b):
     with np.errstate(invalid="ignore", divide="ignore"): return np.where(b != 0, a / np.where(b != 0, b, 1), np.nan)
 
+# %% ../nbs/14a_evidence.ipynb #9b56c25f
 def evidence(arms:pd.DataFrame, # `study_arms`
              tasks:dict, # {task: (golds, metric)}, from `study_arms`
              B:int=1000, # bootstrap replicates of the test examples
              seed:int=0, # seeds the draws
              health:pd.DataFrame|None=None, # `stage1_health` of the study: each cell is marked with its stage-1 run's
             )->Evidence:
-    "Every arm as a cell with its score, relative score and normalised gain, their bootstrap replicates, and its subspace's health."
-    if arms.empty: raise ValueError("no finished stage-0 or stage-2 runs with test answers: run the study first (`udt study run STUDY.toml`)")
+    """Every arm as a cell with its score, relative score and normalised gain, their bootstrap replicates, and its
+    subspace's health."""
+    if arms.empty:
+        raise ValueError("no finished stage-0 or stage-2 runs with test answers: "
+                         "run the study first (`udt study run STUDY.toml`)")
     draws = {t: example_draws(len(g), B, seed + i) for i, (t, (g, _)) in enumerate(sorted(tasks.items()))}
-    R = np.stack([resampled_scores(a.answers, tasks[a.task][0], tasks[a.task][1], draws[a.task]) for a in arms.itertuples()])
+    R = np.stack([resampled_scores(a.answers, tasks[a.task][0], tasks[a.task][1], draws[a.task])
+                  for a in arms.itertuples()])
     key = lambda k: {(a.task, a.target, a.seed): i for i, a in enumerate(arms.itertuples()) if a.kind == k}
     s0, init = key("stage0"), key("init")
     keep, reps = [], []
     for i, a in enumerate(arms.itertuples()):
         k = (a.task, a.target, a.seed)
-        if a.kind == "stage0" or k not in s0 or k not in init: continue   # stage 0 is the denominator; a cell without one is left out
+        # stage 0 is the denominator; a cell without one is left out
+        if a.kind == "stage0" or k not in s0 or k not in init: continue
         j, z = s0[k], init[k]
         reps.append(np.stack([R[i], 100 * _ratio(R[i], R[j]), _ratio(R[i] - R[z], R[j] - R[z])]))
-        keep.append({**{c: getattr(a, c, None) for c in ("kind", "setting", "subspace", "train_task", "task", "source", "target", "seed", "stage1")},
+        keep.append({**{c: getattr(a, c, None)
+                        for c in ("kind", "setting", "subspace", "train_task", "task", "source",
+                                  "target", "seed", "stage1")},
                      "score": a.score, "original": arms.score.iloc[j], "init": arms.score.iloc[z],
                      "relative": 100 * a.score / arms.score.iloc[j] if arms.score.iloc[j] else np.nan,
-                     "gain": (a.score - arms.score.iloc[z]) / (arms.score.iloc[j] - arms.score.iloc[z]) if arms.score.iloc[j] != arms.score.iloc[z] else np.nan})
+                     "gain": (a.score - arms.score.iloc[z]) / (arms.score.iloc[j] - arms.score.iloc[z])
+                         if arms.score.iloc[j] != arms.score.iloc[z] else np.nan})
     cells = pd.DataFrame(keep)
     h = health if health is not None else pd.DataFrame(columns=["diverged", "why", "error"])
     info = h.to_dict("index")   # run id -> its health
@@ -177,9 +214,11 @@ def evidence(arms:pd.DataFrame, # `study_arms`
 # %% ../nbs/14a_evidence.ipynb #03b8ea8c
 @dataclass
 class Estimate:
-    "One number of the report: the mean over seeds of a per-seed aggregate, with that aggregate on every replicate of the test examples."
+    """One number of the report: the mean over seeds of a per-seed aggregate, with that aggregate on every replicate of
+    the test examples."""
     seeds: pd.Series # seed -> the aggregate over the seed's cells
-    reps: np.ndarray # [len(seeds), B]: the same on each bootstrap replicate (one draw of a task's examples, shared by every arm)
+    # [len(seeds), B]: the same on each bootstrap replicate (one draw of a task's examples, shared by every arm)
+    reps: np.ndarray
     @property
     def point(self)->float: return float(self.seeds.mean()) if len(self.seeds) else np.nan
     @property
@@ -197,18 +236,22 @@ class Estimate:
     def __sub__(self, other:"Estimate")->"Estimate": return self._paired(other, np.subtract)
     def __truediv__(self, other:"Estimate")->"Estimate": return self._paired(other, _ratio)
 
+# %% ../nbs/14a_evidence.ipynb #24f6c8b8
 def aggregate(ev:Evidence, # the study's evidence
               mask:pd.Series|np.ndarray, # which cells
               quantity:str="gain", # "score", "relative" or "gain"
-              by:Sequence[str]=("setting", "subspace", "train_task", "task", "source", "target", "kind"), # what makes a table cell
+              # what makes a table cell
+              by:Sequence[str]=("setting", "subspace", "train_task", "task", "source", "target", "kind"),
              )->Estimate:
-    "Per seed, the mean over table cells of a quantity (and on every replicate); a cell without a value (no gain) is left out."
+    """Per seed, the mean over table cells of a quantity (and on every replicate); a cell without a value (no gain) is
+    left out."""
     q = QUANTITIES.index(quantity)
     sel = ev.cells[np.asarray(mask, bool)]
     seeds, points, reps = [], [], []
     for s, g in sel.groupby("seed", sort=True):
         vals, R = g[quantity].to_numpy(float), ev.reps[g.index.to_numpy(), q]
-        cell = g.groupby(list(by), dropna=False, sort=False).ngroup().to_numpy()   # a table cell run twice on one seed counts once
+        # a table cell run twice on one seed counts once
+        cell = g.groupby(list(by), dropna=False, sort=False).ngroup().to_numpy()
         ok = np.isfinite(vals)
         if not ok.any(): continue
         with warnings.catch_warnings():
@@ -217,25 +260,33 @@ def aggregate(ev:Evidence, # the study's evidence
             points.append(np.mean([vals[ok & (cell == c)].mean() for c in cells]))
             reps.append(np.nanmean(np.stack([np.nanmean(R[ok & (cell == c)], axis=0) for c in cells]), axis=0))
         seeds.append(s)
-    return Estimate(pd.Series(points, index=pd.Index(seeds, name="seed"), dtype=float), np.array(reps).reshape(len(seeds), ev.B))
+    return Estimate(pd.Series(points, index=pd.Index(seeds, name="seed"), dtype=float),
+                    np.array(reps).reshape(len(seeds), ev.B))
 
+# %% ../nbs/14a_evidence.ipynb #9e6760d0
 def interval(e:Estimate, # an aggregate
              level:float=0.95, # coverage
             )->tuple[float, float]: # (NaN, NaN) with fewer than 2 seeds
-    "A t-interval over seeds (k - 1 degrees of freedom): the seeds' spread, plus the test examples' noise the seeds share."
+    """A t-interval over seeds (k - 1 degrees of freedom): the seeds' spread, plus the test examples' noise the seeds
+    share."""
     from scipy.stats import t
     if e.k < 2: return (np.nan, np.nan)
-    v_seed = e.seeds.var(ddof=1) / e.k                 # the seeds' spread: training noise, and the part of the examples' noise each seed draws alone
+    # the seeds' spread: training noise, and the part of the examples' noise each seed draws alone
+    v_seed = e.seeds.var(ddof=1) / e.k
     r = e.reps[:, np.isfinite(e.reps).all(0)]          # replicates where every seed has a value
     C = np.cov(r) if r.shape[1] > 2 else np.zeros((e.k, e.k))
-    shared = max(0.0, (C.sum() - np.trace(C)) / (e.k * (e.k - 1)))   # the examples' noise every seed shares (one test set): mean covariance
+    # the examples' noise every seed shares (one test set): mean covariance
+    shared = max(0.0, (C.sum() - np.trace(C)) / (e.k * (e.k - 1)))
     half = t.ppf(0.5 + level / 2, e.k - 1) * np.sqrt(v_seed + shared)
     return e.point - half, e.point + half
 
 # %% ../nbs/14a_evidence.ipynb #36c34352
-TABLES = {("single", "stage2"): 1, ("single", "stage3"): 2, ("multi", "stage3"): 3, ("multi", "stage2"): 4}  # the paper's table of each (setting, kind)
-SUBSPACE_TITLES = {"learned": "learned subspace", "random": "random subspace", "permuted": "permuted subspace", "unrelated": "unrelated task's subspace",
-                   "pca": "PCA subspace of the source solutions", "mean": "mean source solution (no training)", "random_code": "random code, learned subspace"}
+# the paper's table of each (setting, kind)
+TABLES = {("single", "stage2"): 1, ("single", "stage3"): 2, ("multi", "stage3"): 3, ("multi", "stage2"): 4}
+SUBSPACE_TITLES = {"learned": "learned subspace", "random": "random subspace", "permuted": "permuted subspace",
+                   "unrelated": "unrelated task's subspace",
+                   "pca": "PCA subspace of the source solutions", "mean": "mean source solution (no training)",
+                   "random_code": "random code, learned subspace"}
 
 def _columns(part:pd.DataFrame, kind:str)->list[tuple[str, str]]:
     from unified_delta_tuning.deltas import ALL_METHODS
@@ -247,6 +298,7 @@ def _title(kind:str, s:str, t:str)->str:
     from unified_delta_tuning.transfer import METHOD_LETTERS, METHOD_TITLES
     return METHOD_TITLES.get(t, t) if kind == "stage2" else f"{METHOD_LETTERS.get(s, s)}→{METHOD_LETTERS.get(t, t)}"
 
+# %% ../nbs/14a_evidence.ipynb #e48badca
 def interval_text(e:Estimate, digits:int=2, level:float=0.95)->str:
     "'mean [95 % interval] sd s' over seeds; 'mean (1 seed)' where one seed gives no interval."
     if np.isnan(e.point): return "—"
@@ -256,47 +308,56 @@ def interval_text(e:Estimate, digits:int=2, level:float=0.95)->str:
 
 def _fmt(ev:Evidence, mask, quantity:str, digits:int)->str: return interval_text(aggregate(ev, mask, quantity), digits)
 
+# %% ../nbs/14a_evidence.ipynb #7bcbc36f
 def evidence_table(ev:Evidence, # the study's evidence
                    setting:str, # "single", "multi" or "four"
                    kind:str, # "stage2" (optimisation, Tables 1/4) or "stage3" (transfer, Tables 2/3)
                    quantity:str="relative", # "relative" (the paper's %) or "gain" (normalised gain)
                    digits:int|None=None, # decimals (default: 1 for %, 2 for gains)
                   )->pd.DataFrame:
-    "A paper table from the learned subspace's cells, with the controls' and baselines' averages, each 'mean [95 % interval]'."
+    """A paper table from the learned subspace's cells, with the controls' and baselines' averages, each 'mean [95 %
+    interval]'."""
     c = ev.cells; digits = digits if digits is not None else (1 if quantity == "relative" else 2)
     part = c[(c.setting == setting) & (c.kind == kind)]
-    if part.empty: raise ValueError(f"no {kind} cells in the {setting}-task setting; the study has not finished those runs")
+    if part.empty:
+        raise ValueError(f"no {kind} cells in the {setting}-task setting; the study has not finished those runs")
     learned = part[part.subspace == "learned"]
     cols, index = _columns(part, kind), (["train_task", "task"] if setting != "multi" else ["task"])
     col_mask = lambda s, t: (c.source == s) & (c.target == t) if kind == "stage3" else (c.target == t)
     rows, names = [], []
     for keys, g in learned.groupby(index, sort=False):
         inrow = c.index.isin(g.index)
-        rows.append([_fmt(ev, inrow & col_mask(s, t), quantity, digits) for s, t in cols] + [_fmt(ev, inrow, quantity, digits)])
+        rows.append([_fmt(ev, inrow & col_mask(s, t), quantity, digits) for s, t in cols]
+                    + [_fmt(ev, inrow, quantity, digits)])
         names.append(keys if isinstance(keys, tuple) else (keys,))
     for sub in [s for s in SUBSPACE_TITLES if s in set(part.subspace)]:
         ins = c.index.isin(part[part.subspace == sub].index)
-        rows.append([_fmt(ev, ins & col_mask(s, t), quantity, digits) for s, t in cols] + [_fmt(ev, ins, quantity, digits)])
+        rows.append([_fmt(ev, ins & col_mask(s, t), quantity, digits) for s, t in cols]
+                    + [_fmt(ev, ins, quantity, digits)])
         names.append(("",) * (len(index) - 1) + (f"Avg., {SUBSPACE_TITLES[sub]}",))
     tasks, seeds = set(learned.task), set(learned.seed)
     for base, title in (("init", "θ_init (untrained start)"), ("majority", "majority class")):
         b = (c.kind == base) & c.task.isin(tasks) & c.seed.isin(seeds)
         if not b.any(): continue
-        rows.append([_fmt(ev, b & (c.target == t), quantity, digits) for s, t in cols] + [_fmt(ev, b & c.target.isin({t for _, t in cols}), quantity, digits)])
+        rows.append([_fmt(ev, b & (c.target == t), quantity, digits) for s, t in cols]
+                    + [_fmt(ev, b & c.target.isin({t for _, t in cols}), quantity, digits)])
         names.append(("",) * (len(index) - 1) + (title,))
-    idx = pd.MultiIndex.from_tuples(names, names=["T_train", "T_test"]) if len(index) == 2 else pd.Index([n[0] for n in names], name="T_test")
+    idx = (pd.MultiIndex.from_tuples(names, names=["T_train", "T_test"]) if len(index) == 2
+           else pd.Index([n[0] for n in names], name="T_test"))
     return pd.DataFrame(rows, index=idx, columns=[_title(kind, s, t) for s, t in cols] + ["Avg"])
 
 # %% ../nbs/14a_evidence.ipynb #7011d5f1
 def baseline_scores(arms:pd.DataFrame, # `study_arms`
                    )->pd.DataFrame: # rows: task; columns: (method, stage 0 / θ_init / θ_init % of stage 0), majority
-    "Stage-0 test scores, θ_init's and the majority class's on the same examples, per task and method (means over seeds)."
+    """Stage-0 test scores, θ_init's and the majority class's on the same examples, per task and method (means over
+    seeds)."""
     from unified_delta_tuning.deltas import ALL_METHODS
     a = arms[arms.kind.isin(["stage0", "init", "majority"])]
     if a.empty: raise ValueError("no finished stage-0 runs with test answers: run the study first")
     m = a.pivot_table(index=["task", "target"], columns="kind", values="score", aggfunc="mean", sort=False)
     m["θ_init % of stage 0"] = 100 * m["init"] / m["stage0"]
-    wide = m.rename(columns={"stage0": "stage 0", "init": "θ_init"})[["stage 0", "θ_init", "θ_init % of stage 0"]].unstack("target")
+    wide = (m.rename(columns={"stage0": "stage 0", "init": "θ_init"})[["stage 0", "θ_init", "θ_init % of stage 0"]]
+            .unstack("target"))
     wide = wide.swaplevel(axis=1)
     methods = [x for x in ALL_METHODS if x in set(a.target)]
     wide = wide[[(x, q) for x in methods for q in ("stage 0", "θ_init", "θ_init % of stage 0")]]

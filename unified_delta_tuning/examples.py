@@ -21,15 +21,18 @@ class Example:
     answers: tuple[str, ...] # gold answers, at least one
 
     def __post_init__(self):
-        if not isinstance(self.text, str): raise TypeError(f"Example text must be a str, not {type(self.text).__name__}: {self.text!r}")
+        if not isinstance(self.text, str):
+            raise TypeError(f"Example text must be a str, not {type(self.text).__name__}: {self.text!r}")
         answers = (self.answers,) if isinstance(self.answers, str) else tuple(self.answers)
         if not answers or not all(isinstance(a, str) and a for a in answers):
-            raise ValueError(f"Example {self.text[:60]!r} needs at least one gold answer, each a non-empty string; got {self.answers!r}.")
+            raise ValueError(f"Example {self.text[:60]!r} needs at least one gold answer, each a non-empty string; "
+                             f"got {self.answers!r}.")
         object.__setattr__(self, "answers", answers)
 
 # %% ../nbs/01a_examples.ipynb #c9ef825f
 SPLITS = ("train", "dev", "test")
 
+# %% ../nbs/01a_examples.ipynb #c0c55191
 @dataclass
 class Task:
     "A named task: train/dev/test examples, the verbalised label set (None for free text) and the paper's metric."
@@ -40,23 +43,32 @@ class Task:
     labels: list[str]|None # verbalised classes, in id order; None for free-text answers
     metric: str # one of `metrics.METRICS`
     source: str = "" # where the examples came from
-    load: dict = field(default_factory=dict, compare=False, repr=False) # what loading did: rows read; empty, duplicate and contradicted rows dropped
+    # what loading did: rows read; empty, duplicate and contradicted rows dropped
+    load: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         for s in SPLITS:
             xs = list(getattr(self, s))
-            if not xs: raise ValueError(f"Task {self.name!r} has an empty {s} split; give it examples (or a larger cap).")
+            if not xs:
+                raise ValueError(f"Task {self.name!r} has an empty {s} split; give it examples (or a larger cap).")
             bad = next((x for x in xs if not isinstance(x, Example)), None)
-            if bad is not None: raise TypeError(f"Task {self.name!r}: {s} holds a {type(bad).__name__}; wrap each item as Example(text, answers).")
+            if bad is not None:
+                raise TypeError(f"Task {self.name!r}: {s} holds a {type(bad).__name__}; "
+                                "wrap each item as Example(text, answers).")
             setattr(self, s, xs)
-        if self.metric not in METRICS: raise ValueError(f"Task {self.name!r}: unknown metric {self.metric!r}; use one of {list(METRICS)}.")
+        if self.metric not in METRICS:
+            raise ValueError(f"Task {self.name!r}: unknown metric {self.metric!r}; use one of {list(METRICS)}.")
         if self.labels is not None:
             self.labels = list(self.labels)
-            if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels) or not all(isinstance(l, str) and l for l in self.labels):
-                raise ValueError(f"Task {self.name!r} needs at least two distinct, non-empty label strings; got {self.labels}.")
+            named = all(isinstance(l, str) and l for l in self.labels)
+            if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels) or not named:
+                raise ValueError(f"Task {self.name!r} needs at least two distinct, "
+                                 f"non-empty label strings; got {self.labels}.")
             known = set(self.labels)
             outside = sorted({x.answers[0] for s in SPLITS for x in getattr(self, s)} - known)
-            if outside: raise ValueError(f"Task {self.name!r} has gold labels {outside[:5]} outside its label set {self.labels[:10]}; "
+            if outside:
+                raise ValueError(f"Task {self.name!r} has gold labels {outside[:5]} outside its label set "
+                                 f"{self.labels[:10]}; "
                                          f"add them to `labels` or fix the data.")
 
     def split(self, name:str, # "train", "dev" or "test"
@@ -75,15 +87,18 @@ class Task:
         d, out = self.load, f"task {self.name!r}"
         if "rows" in d: out += f": {d['rows']:,} rows read" + (f" from {self.source}" if self.source else "")
         dropped = [f"{d[k]:,} {what}" for k, what in (("empty", "empty (no text or label)"), ("duplicates", "repeated"),
-                                                      ("conflicting", "contradicted (one text, two labels)")) if d.get(k)]
+                                                      ("conflicting",
+                                                       "contradicted (one text, two labels)")) if d.get(k)]
         out += f"; rows dropped: {', '.join(dropped)}" if dropped else ("; no row dropped" if d else "")
         out += f"; train {len(self.train):,}, dev {len(self.dev):,}, test {len(self.test):,}"
         if not self.labels: return out + "; free-text answers"
         counts = list(self.label_counts().items())
-        return out + "; labels " + ", ".join(f"{l} {n:,}" for l, n in counts[:8]) + (f", ... ({len(counts) - 8} more)" if len(counts) > 8 else "")
+        more = f", ... ({len(counts) - 8} more)" if len(counts) > 8 else ""
+        return out + "; labels " + ", ".join(f"{l} {n:,}" for l, n in counts[:8]) + more
 
     def __repr__(self):
-        labels = None if self.labels is None else f"{len(self.labels)}: {', '.join(self.labels[:4])}{', ...' if len(self.labels) > 4 else ''}"
+        more = ', ...' if self.labels is not None and len(self.labels) > 4 else ''
+        labels = None if self.labels is None else f"{len(self.labels)}: {', '.join(self.labels[:4])}{more}"
         return (f"Task({self.name!r}, train={len(self.train)}, dev={len(self.dev)}, test={len(self.test)}, "
                 f"labels=[{labels}], metric={self.metric!r})")
 
@@ -112,7 +127,8 @@ def dedupe_examples(examples:Iterable[Example], # examples, possibly with repeat
 
 def dedupe_report(examples:Sequence[Example], # the examples given to `dedupe_examples`
                   kept:Sequence[Example], # what it kept
-                 )->dict: # {"duplicates": repeated copies dropped, "conflicting": rows dropped because a text's copies disagree}
+                 # {"duplicates": repeated copies dropped, "conflicting": rows dropped because a text's copies disagree}
+                 )->dict:
     "How many rows `dedupe_examples` dropped, and why."
     texts = {x.text for x in kept}
     conflicting = sum(x.text not in texts for x in examples)
@@ -133,8 +149,10 @@ def stratified_examples(examples:Sequence[Example], seed:int, stratify:bool=True
     xs = sorted(examples, key=lambda x: x.text)
     return [xs[i] for i in stratified_order(_canonical(xs) if stratify else np.zeros(len(xs)), seed)]
 
+# %% ../nbs/01a_examples.ipynb #e56916cf
 def split_examples(examples:Iterable[Example], # the examples of a task without a given split
-                   sizes:tuple[int|None, int|None]|None=None, # (dev size, test size); None (or a None size) uses `default_split_sizes`
+                   # (dev size, test size); None (or a None size) uses `default_split_sizes`
+                   sizes:tuple[int|None, int|None]|None=None,
                    seed:int=42, # seed of the split
                    stratify:bool=True, # keep class proportions (by canonical answer) in every split
                   )->tuple[list[Example], list[Example], list[Example]]: # train, dev, test
@@ -147,6 +165,7 @@ def split_examples(examples:Iterable[Example], # the examples of a task without 
     xs = stratified_examples(xs, seed, stratify)
     return xs[n_dev + n_test:], xs[n_test:n_test + n_dev], xs[:n_test]
 
+# %% ../nbs/01a_examples.ipynb #123a20c5
 def cap_examples(examples:Sequence[Example], # one split
                  n:int|None, # most examples to keep; None keeps all
                  seed:int=42, # seed of the order the examples are taken in

@@ -18,18 +18,25 @@ from .layout import ERROR, KERNEL_LOG, METRICS, NOTEBOOK, PARAMS, mark_done, rea
 # %% ../nbs/11b_execute.ipynb #d81ee1c9
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
+# %% ../nbs/11b_execute.ipynb #89548600
 def _error_info(e:BaseException)->dict:
     "Type, message and traceback of an exception (a notebook cell's own traceback for papermill errors)."
     if hasattr(e, "ename") and hasattr(e, "evalue"):   # papermill.PapermillExecutionError
         tb = "\n".join(_ANSI.sub("", t) for t in (e.traceback or []))
-        return {"error": e.ename, "message": f"{e.ename}: {_ANSI.sub('', str(e.evalue))}", "cell": getattr(e, "exec_count", None), "traceback": tb}
-    return {"error": type(e).__name__, "message": f"{type(e).__name__}: {e}", "traceback": "".join(traceback.format_exception(e))}
+        return {"error": e.ename, "message": f"{e.ename}: {_ANSI.sub('', str(e.evalue))}",
+                "cell": getattr(e, "exec_count", None), "traceback": tb}
+    return {"error": type(e).__name__, "message": f"{type(e).__name__}: {e}",
+            "traceback": "".join(traceback.format_exception(e))}
 
-_STOPPING = threading.Event()   # set when a study run is interrupted: no kernel starts, runs in flight write nothing more
-_IN_FLIGHT: dict[str, tuple|None] = {}   # run folder -> (pid, process group) of its kernel; None until the kernel has started
+# set when a study run is interrupted: no kernel starts, runs in flight write nothing more
+_STOPPING = threading.Event()
+# run folder -> (pid, process group) of its kernel; None until the kernel has started
+_IN_FLIGHT: dict[str, tuple|None] = {}
 _FLIGHT_LOCK = threading.Lock()
-_STOPPED_UNDER: dict[str, str] = {}   # on a Dask worker: study folder -> the runner (token) that stopped its runs; they write nothing more
+# on a Dask worker: study folder -> the runner (token) that stopped its runs; they write nothing more
+_STOPPED_UNDER: dict[str, str] = {}
 
+# %% ../nbs/11b_execute.ipynb #5d045a43
 def _descendants(pid:int)->list[int]:
     "Every process `pid` started, and theirs, in any session or process group (from /proc; [] where there is none)."
     children = {}
@@ -42,11 +49,15 @@ def _descendants(pid:int)->list[int]:
         for c in children.get(todo.pop(), []): out.append(c); todo.append(c)
     return out
 
+# %% ../nbs/11b_execute.ipynb #d927f9be
 def _kill_kernels(under:str|None=None)->int:
-    "SIGKILL every kernel of a run in flight (in `under` only, if given) with its process group and every process it started; how many."
-    with _FLIGHT_LOCK: kernels = [k for f, k in _IN_FLIGHT.items() if k and (under is None or f.startswith(under.rstrip("/") + "/"))]
+    """SIGKILL every kernel of a run in flight (in `under` only, if given) with its process group and every process it
+    started; how many."""
+    with _FLIGHT_LOCK: kernels = [k for f, k in _IN_FLIGHT.items() if k
+                                  and (under is None or f.startswith(under.rstrip("/") + "/"))]
     for pid, pgid in kernels:
-        tree = _descendants(pid)   # before the kill, which would hand them to init: torchrun's ranks run in sessions of their own
+        # before the kill, which would hand them to init: torchrun's ranks run in sessions of their own
+        tree = _descendants(pid)
         try:
             if pgid and pgid != os.getpgrp(): os.killpg(pgid, signal.SIGKILL)   # the kernel and whatever it started
             else: os.kill(pid, signal.SIGKILL)
@@ -56,10 +67,12 @@ def _kill_kernels(under:str|None=None)->int:
             except (ProcessLookupError, PermissionError): pass
     return len(kernels)
 
+# %% ../nbs/11b_execute.ipynb #70c27f09
 def stop_runs_under(root:str, # a study folder
                     runner:str, # the token of the runner that stops (`cluster.ClusterExecutor`)
                    )->int:
-    "On a Dask worker: kill the kernels of the runs in flight in `root` and leave those runs partial (their runner was interrupted); how many."
+    """On a Dask worker: kill the kernels of the runs in flight in `root` and leave those runs partial (their runner was
+    interrupted); how many."""
     _STOPPED_UNDER[root.rstrip("/") + "/"] = runner
     return _kill_kernels(root)
 
@@ -67,6 +80,7 @@ def _stopped(folder:Path)->bool:
     "Whether the runner of the study holding `folder` stopped its runs on this worker."
     return str(folder.parent).rstrip("/") + "/" in _STOPPED_UNDER
 
+# %% ../nbs/11b_execute.ipynb #848baf31
 def clear_stop_under(root:str, runner:str):
     "A task of another runner of the study `root` reached this worker: the earlier stop is over."
     key = root.rstrip("/") + "/"
@@ -80,6 +94,7 @@ def _pid_alive(pid:int)->bool:
     except PermissionError: return True   # another user's live process
     return True
 
+# %% ../nbs/11b_execute.ipynb #46ab7a10
 def _sweep_ipc_dirs(tmp:str|None=None)->list[str]:
     "Remove the kernel-socket folders (`udt-kernels-<pid>-*`) of runners that are gone; return what was removed."
     import tempfile
@@ -89,23 +104,29 @@ def _sweep_ipc_dirs(tmp:str|None=None)->list[str]:
         if m and d.is_dir() and not _pid_alive(int(m[1])): shutil.rmtree(d, ignore_errors=True); gone.append(str(d))
     return gone
 
+# %% ../nbs/11b_execute.ipynb #6e5aae6b
 def ipc_kernel_manager()->type:
-    "A kernel manager class whose kernels talk over IPC sockets in a private folder (removed at exit) instead of TCP ports on localhost."
+    """A kernel manager class whose kernels talk over IPC sockets in a private folder (removed at exit) instead of TCP
+    ports on localhost."""
     from jupyter_client.manager import AsyncKernelManager
     import atexit, tempfile, uuid
     with _IPC_LOCK:
         if not _IPC_DIR:
             _sweep_ipc_dirs()   # a runner killed with SIGKILL could not remove its folder: the next one does
-            _IPC_DIR.append(tempfile.mkdtemp(prefix=f"udt-kernels-{os.getpid()}-")); atexit.register(shutil.rmtree, _IPC_DIR[0], True)
+            _IPC_DIR.append(tempfile.mkdtemp(prefix=f"udt-kernels-{os.getpid()}-"))
+            atexit.register(shutil.rmtree, _IPC_DIR[0], True)
     class IpcKernelManager(AsyncKernelManager):
-        "A local kernel over IPC: no port to take, nothing readable by other users, and no ipykernel warning about plain-text TCP."
+        """A local kernel over IPC: no port to take, nothing readable by other users, and no ipykernel warning about
+        plain-text TCP."""
         def __init__(self, **kw):
             super().__init__(**kw)
             self.transport, self.ip = "ipc", os.path.join(_IPC_DIR[0], f"k-{uuid.uuid4().hex[:12]}")
     return IpcKernelManager
 
+# %% ../nbs/11b_execute.ipynb #7b6e6a26
 def _kernel_manager_class(cwd:Path, env:dict, log)->type:
-    "A kernel manager class whose kernels start in `cwd`, with `env` added to this process's environment and their output in `log`."
+    """A kernel manager class whose kernels start in `cwd`, with `env` added to this process's environment and their
+    output in `log`."""
     class RunKernelManager(ipc_kernel_manager()):
         "A kernel manager for one run; it records its kernel so that an interrupted study can stop it."
         async def start_kernel(self, **kw):
@@ -118,10 +139,13 @@ def _kernel_manager_class(cwd:Path, env:dict, log)->type:
             return out
     return RunKernelManager   # papermill's client creates it, so it also shuts the kernel down
 
-_DISK_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only", errno.EACCES: "read-only", errno.EPERM: "read-only"}
+_DISK_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only", errno.EACCES: "read-only",
+                errno.EPERM: "read-only"}
 
+# %% ../nbs/11b_execute.ipynb #de628e14
 def disk_errno(e:BaseException, info:dict|None=None)->int|None:
-    "The errno of a write that failed for lack of space or permission, here or (from its message) in a run's kernel; else None."
+    """The errno of a write that failed for lack of space or permission, here or (from its message) in a run's kernel;
+    else None."""
     if isinstance(e, OSError): return e.errno if e.errno in _DISK_ERRNOS else None
     m = re.match(r"(?:OSError|PermissionError): \[Errno (\d+)\]", (info or {}).get("message", ""))
     return int(m.group(1)) if m and int(m.group(1)) in _DISK_ERRNOS else None
@@ -129,61 +153,79 @@ def disk_errno(e:BaseException, info:dict|None=None)->int|None:
 def _disk_advice(code:int, folder:Path)->str:
     "What to do about a full disk or a read-only folder."
     if _DISK_ERRNOS[code] == "full":
-        return (f"The disk holding {folder} is full: free space on it (`df -h {folder}` shows how much is left) or pass another "
+        return (f"The disk holding {folder} is full: "
+                f"free space on it (`df -h {folder}` shows how much is left) or pass another "
                 "--runs folder, then run the same `udt study run` command again; finished runs are kept.")
-    return (f"{folder} is not writable: make it writable (`chmod -R u+w {folder}`) or pass a --runs folder you can write to, "
+    return (f"{folder} is not writable: "
+            f"make it writable (`chmod -R u+w {folder}`) or pass a --runs folder you can write to, "
             "then run the same `udt study run` command again.")
 
+# %% ../nbs/11b_execute.ipynb #033364ef
 def disk_message(e:OSError, what:str, folder:Path)->str:
     "One paragraph: what failed, on which path, and what to do."
     return f"{what}: cannot write {e.filename or folder} ({e.strerror or e}). {_disk_advice(e.errno, folder)}"
 
 # %% ../nbs/11b_execute.ipynb #bf96edb6
-PROGRESS = "progress.json"   # in a run in flight: its training loop's progress (`core.Progress`); deleted when the run ends
-KERNEL_SHUTDOWN = "immediate"   # a run's kernel is killed once its last cell has ended ("graceful": asked to exit and waited for; `benchmarks/run_stop.py`)
+# in a run in flight: its training loop's progress (`core.Progress`); deleted when the run ends
+PROGRESS = "progress.json"
+# a run's kernel is killed once its last cell has ended ("graceful": asked to exit and waited for;
+# `benchmarks/run_stop.py`)
+KERNEL_SHUTDOWN = "immediate"
 DISTRIBUTED_STEPS = ("stage0", "stage1")   # the steps that train under `torchrun` with --nproc > 1 (`05a_distributed`)
 
+# %% ../nbs/11b_execute.ipynb #02a8a44b
 def execute_run(run:dict, # {"id", "step", "params", "deps"}
                 folder:str|Path, # the run's folder (wiped first if it exists)
                 notebook:str|Path, # the step notebook
                 parameters:dict, # papermill parameters (params with paths resolved for this machine)
                 env:dict|None=None, # environment variables of the run's kernel
-                nproc:int=1, # stage 0 and stage 1: processes under `torchrun` (> 1), each with its kernel; rank 0 writes the run
+                # stage 0 and stage 1: processes under `torchrun` (> 1), each with its kernel; rank 0 writes the run
+                nproc:int=1,
                )->dict: # {"id", "state": "done"|"failed"|"interrupted", "wall_time", "error", "disk"}
     "Execute a step notebook into `folder` with papermill; `done.json` is written last, `error.json` on failure."
     import papermill as pm
     folder, start = Path(folder).resolve(), time.perf_counter()
-    result = lambda state, error=None, disk=False: {"id": run["id"], "state": state, "wall_time": time.perf_counter() - start,
+    result = lambda state, error=None, disk=False: {"id": run["id"], "state": state,
+                                                    "wall_time": time.perf_counter() - start,
                                                     "error": error, "disk": disk}
     if _STOPPING.is_set() or _stopped(folder): return result("interrupted")
     with _FLIGHT_LOCK: _IN_FLIGHT[str(folder)] = None
-    env = {**(env or {}), PROGRESS_ENV: str(folder/PROGRESS)}   # the kernel's training loops report there (`core.Progress`)
+    # the kernel's training loops report there (`core.Progress`)
+    env = {**(env or {}), PROGRESS_ENV: str(folder/PROGRESS)}
     torchrun = nproc > 1 and run["step"] in DISTRIBUTED_STEPS
     if torchrun: env = _rank_env(env, nproc)   # the run's threads shared by its ranks, recorded as such in done.json
     try:
         if folder.exists(): shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        write_json(folder/PARAMS, {**run, "deps": list(run["deps"]), "notebook": Path(notebook).name, "parameters": parameters})
+        write_json(folder/PARAMS,
+                   {**run, "deps": list(run["deps"]), "notebook": Path(notebook).name, "parameters": parameters})
         if torchrun: _execute_torchrun(folder, notebook, parameters, env, nproc)
         else:
             with open(folder/KERNEL_LOG, "ab") as log:
-                pm.execute_notebook(str(Path(notebook).resolve()), str(folder/NOTEBOOK), parameters={**parameters, "run_dir": "."},
-                                    kernel_name="python3", log_output=False, progress_bar=False, shutdown_kernel=KERNEL_SHUTDOWN,
+                pm.execute_notebook(str(Path(notebook).resolve()), str(folder/NOTEBOOK),
+                                    parameters={**parameters, "run_dir": "."},
+                                    kernel_name="python3", log_output=False, progress_bar=False,
+                                    shutdown_kernel=KERNEL_SHUTDOWN,
                                     kernel_manager_class=_kernel_manager_class(folder, env, log))
         (folder/PROGRESS).unlink(missing_ok=True)   # only for a run in flight
         if read_object(folder/METRICS) is None:
-            raise RuntimeError(f"{Path(notebook).name} finished without writing {METRICS}; end it with steps.finish_step")
+            raise RuntimeError(f"{Path(notebook).name} finished without writing {METRICS}; "
+                               "end it with steps.finish_step")
         wall = time.perf_counter() - start
         threads = int(env["OMP_NUM_THREADS"]) if "OMP_NUM_THREADS" in env else None   # the kernel's, not this process's
-        mark_done(folder, run["id"], run["step"], wall, threads)   # last: a run is done once its marker vouches for every file
+        # last: a run is done once its marker vouches for every file
+        mark_done(folder, run["id"], run["step"], wall, threads)
         return {"id": run["id"], "state": "done", "wall_time": wall, "error": None, "disk": False}
     except BaseException as e:
-        if _STOPPING.is_set() or _stopped(folder): return result("interrupted")   # its kernel was stopped with the study: left partial, redone next time
+        # its kernel was stopped with the study: left partial, redone next time
+        if _STOPPING.is_set() or _stopped(folder): return result("interrupted")
         info = _error_info(e)
         if (code := disk_errno(e, info)) is not None: info["message"] += " " + _disk_advice(code, folder.parent)
-        try: write_json(folder/ERROR, {"id": run["id"], "step": run["step"], "wall_time": time.perf_counter() - start, **info})
+        try: write_json(folder/ERROR,
+                        {"id": run["id"], "step": run["step"], "wall_time": time.perf_counter() - start, **info})
         except OSError as e2:
-            info["message"] += (f" ({ERROR} could not be written either: {e2.strerror or e2}; the run shows as partial and "
+            info["message"] += (f" ({ERROR} could not be written either: {e2.strerror or e2}; "
+                                "the run shows as partial and "
                                 "is redone by the next `udt study run`)")
         if isinstance(e, KeyboardInterrupt): raise
         return result("failed", info["message"], code is not None)
@@ -199,19 +241,23 @@ def _rank_env(env:dict, nproc:int)->dict:
     return {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 def _absolute_inputs(value, folder:Path):
-    "Parameters with every path to another run's artefact (`../<run id>/<file>`) made absolute: ranks other than 0 run in a scratch folder."
+    """Parameters with every path to another run's artefact (`../<run id>/<file>`) made absolute: ranks other than 0 run
+    in a scratch folder."""
     if isinstance(value, str) and value.startswith("../"): return str((folder/value).resolve())
     if isinstance(value, dict): return {k: _absolute_inputs(v, folder) for k, v in value.items()}
     if isinstance(value, (list, tuple)): return [_absolute_inputs(v, folder) for v in value]
     return value
 
 import ctypes
-_LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None   # loaded here: after a fork only a plain call is safe
+# loaded here: after a fork only a plain call is safe
+_LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 
+# %% ../nbs/11b_execute.ipynb #e704754e
 def _die_with_parent():
     "Have Linux SIGKILL this process when its parent dies (`PR_SET_PDEATHSIG`); elsewhere a no-op."
     if _LIBC is not None and hasattr(_LIBC, "prctl"): _LIBC.prctl(1, int(signal.SIGKILL))   # 1: PR_SET_PDEATHSIG
 
+# %% ../nbs/11b_execute.ipynb #c18f056f
 def _execute_torchrun(folder:Path, notebook:str|Path, parameters:dict, env:dict, nproc:int):
     "Execute a run's step notebook in `nproc` processes under torchrun; raise if any rank fails."
     import subprocess, sys
@@ -220,18 +266,24 @@ def _execute_torchrun(folder:Path, notebook:str|Path, parameters:dict, env:dict,
            "-m", "unified_delta_tuning.execute", str(folder), str(Path(notebook).resolve()), str(pfile)]
     try:
         with open(folder/KERNEL_LOG, "ab") as log:
-            p = subprocess.Popen(cmd, cwd=folder, env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True,
-                                 preexec_fn=_die_with_parent)   # torchrun dies with the runner's thread, even on SIGKILL
+            # torchrun dies with the runner's thread, even on SIGKILL
+            p = subprocess.Popen(cmd, cwd=folder, env={**os.environ, **env}, stdout=log, stderr=log,
+                                 start_new_session=True,
+                                 preexec_fn=_die_with_parent)
             with _FLIGHT_LOCK: _IN_FLIGHT[str(folder)] = (p.pid, p.pid)   # `_kill_kernels` stops its process group
             rc = p.wait()
     finally:
         pfile.unlink(missing_ok=True)
         for scratch in folder.glob(".rank*"): shutil.rmtree(scratch, ignore_errors=True)
-    if rc: raise RuntimeError(f"torchrun with {nproc} processes exited with status {rc}; the ranks' output is in {folder/KERNEL_LOG}")
+    if rc:
+        raise RuntimeError(f"torchrun with {nproc} processes exited with status {rc}; "
+                           f"the ranks' output is in {folder/KERNEL_LOG}")
 
+# %% ../nbs/11b_execute.ipynb #554c477b
 def rank_main(argv:list[str]|None=None, # FOLDER NOTEBOOK PARAMETERS.json
              ):
-    "One rank of a run under torchrun: execute the step notebook into the run's folder (rank 0) or a scratch folder in it."
+    """One rank of a run under torchrun: execute the step notebook into the run's folder (rank 0) or a scratch folder in
+    it."""
     import json, sys, papermill as pm
     folder, notebook, pfile = (argv or sys.argv[1:])[:3]
     _die_with_parent()   # torchrun starts each rank in a session of its own: a rank must not outlive it
@@ -239,12 +291,15 @@ def rank_main(argv:list[str]|None=None, # FOLDER NOTEBOOK PARAMETERS.json
     rank = int(os.environ.get("RANK", "0")); out = Path(folder) if rank == 0 else Path(folder)/f".rank{rank}"
     out.mkdir(exist_ok=True)
     with open(out/KERNEL_LOG, "ab") as log:
-        pm.execute_notebook(notebook, str(out/NOTEBOOK), parameters={**json.loads(Path(pfile).read_text()), "run_dir": "."},
-                            kernel_name="python3", log_output=False, progress_bar=False, shutdown_kernel=KERNEL_SHUTDOWN,
+        pm.execute_notebook(notebook, str(out/NOTEBOOK),
+                            parameters={**json.loads(Path(pfile).read_text()), "run_dir": "."},
+                            kernel_name="python3", log_output=False, progress_bar=False,
+                            shutdown_kernel=KERNEL_SHUTDOWN,
                             kernel_manager_class=_kernel_manager_class(out, {}, log))
 
 # %% ../nbs/11b_execute.ipynb #5bdcc54d
-if __name__ == "__main__": rank_main()   # `python -m unified_delta_tuning.execute FOLDER NOTEBOOK PARAMETERS.json`: one rank
+# `python -m unified_delta_tuning.execute FOLDER NOTEBOOK PARAMETERS.json`: one rank
+if __name__ == "__main__": rank_main()
 
 # %% ../nbs/11b_execute.ipynb #140f74f1
 class StudyInterrupted(KeyboardInterrupt):
@@ -254,7 +309,8 @@ class StudyInterrupted(KeyboardInterrupt):
         super().__init__(self.message())
     def message(self)->str:
         name = signal.Signals(self.signum).name
-        flight = f"stopped {len(self.runs)} run(s) in flight ({', '.join(self.runs)}), left partial to be redone" if self.runs else "no run was in flight"
+        flight = (f"stopped {len(self.runs)} run(s) in flight ({', '.join(self.runs)}), left partial to be redone"
+                  if self.runs else "no run was in flight")
         return f"interrupted by {name}: {flight}; finished runs are kept"
 
 def wait_for_runs(timeout:float):
@@ -262,9 +318,11 @@ def wait_for_runs(timeout:float):
     end = time.monotonic() + timeout
     while _IN_FLIGHT and time.monotonic() < end: time.sleep(0.05)
 
+# %% ../nbs/11b_execute.ipynb #0f49ce4a
 @contextmanager
 def stop_on_signals():
-    "Turn the first SIGINT/SIGTERM into `StudyInterrupted` after stopping the kernels in flight; a second one exits at once."
+    """Turn the first SIGINT/SIGTERM into `StudyInterrupted` after stopping the kernels in flight; a second one exits at
+    once."""
     if threading.current_thread() is not threading.main_thread(): yield; return   # signals reach only the main thread
     got = []
     def handler(signum, frame):
@@ -281,6 +339,7 @@ def stop_on_signals():
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
+# %% ../nbs/11b_execute.ipynb #0cdd2153
 def clear_stop():
     "A study run begins in this process: runs may start again after an earlier stop."
     _STOPPING.clear()

@@ -12,13 +12,15 @@ from pathlib import Path
 
 # %% ../nbs/00b_hub.ipynb #954dfc53
 def hub_cache_dir()->Path:
-    "The Hugging Face hub cache, read from the environment now: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`."
+    """The Hugging Face hub cache, read from the environment now: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+    `~/.cache/huggingface/hub`."""
     if os.environ.get("HF_HUB_CACHE"): return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache")/"huggingface"
     return Path(home).expanduser()/"hub"
 
 def datasets_cache_dir()->Path:
-    "Where `datasets` keeps the tables it prepares, read now: `$HF_DATASETS_CACHE`, else the `datasets` folder beside the hub cache."
+    """Where `datasets` keeps the tables it prepares, read now: `$HF_DATASETS_CACHE`, else the `datasets` folder beside
+    the hub cache."""
     if os.environ.get("HF_DATASETS_CACHE"): return Path(os.environ["HF_DATASETS_CACHE"]).expanduser()
     return hub_cache_dir().parent/"datasets"
 
@@ -41,14 +43,17 @@ def repo_folder(name:str, # "org/name"
 # %% ../nbs/00b_hub.ipynb #d3af0b97
 def _fix(name:str, kind:str)->str:
     where = repo_folder(name, kind)
-    return (f"no {kind} {name!r} in the Hugging Face cache {where.parent} (looked for {where.name}/refs/main and its snapshot); download it "
-            f"on a machine with network (`hf download {name}{' --repo-type dataset' if kind == 'dataset' else ''}`) and copy "
+    return (f"no {kind} {name!r} in the Hugging Face cache {where.parent} (looked for {where.name}/refs/main and its "
+            "snapshot); download it "
+            "on a machine with network (`hf download "
+            f"{name}{' --repo-type dataset' if kind == 'dataset' else ''}`) and copy "
             f"{where.name} into {where.parent}, or set HF_HOME to the folder whose hub/ holds it")
 
 def cached_snapshot(name:str, # a Hub repository, "org/name"
                     kind:str="model", # "model" or "dataset"
                    )->Path: # the snapshot folder: its name is the revision hash
-    "The folder of `name`'s revision `main` in the local Hugging Face cache, with no network; a missing one is an error naming the cache and the fix."
+    """The folder of `name`'s revision `main` in the local Hugging Face cache, with no network; a missing one is an
+    error naming the cache and the fix."""
     if not is_hub_name(name): raise ValueError(f"{name!r} is not a Hugging Face name; write it as org/name")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -61,6 +66,7 @@ def _revision(files:list[Path], root:Path)->str:
     for f in files: h.update(f.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha1(f.read_bytes()).digest())
     return h.hexdigest()
 
+# %% ../nbs/00b_hub.ipynb #13bf72f7
 def add_to_cache(folder:str|Path, # a local folder: a saved model (`save_pretrained`) or a dataset's data files
                  name:str, # the name to give it, "org/name"
                  kind:str="model", # "model" or "dataset"

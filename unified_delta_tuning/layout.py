@@ -17,16 +17,21 @@ from .core import read_json, run_metadata, write_json
 
 # %% ../nbs/00c_layout.ipynb #a497cfc9
 # in a run's folder, written by the runner
-PARAMS, NOTEBOOK, KERNEL_LOG = "params.json", "run.ipynb", "kernel.log"  # what the run is; the executed notebook; the kernel's output
+# what the run is; the executed notebook; the kernel's output
+PARAMS, NOTEBOOK, KERNEL_LOG = "params.json", "run.ipynb", "kernel.log"
 DONE, ERROR = "done.json", "error.json"  # the completion marker (written last), or the error of a failed run
 REUSED = "reused.json"  # in a run copied from another study's folder (`reuse.reuse_run`): where it came from
 # in a run's folder, written by its step notebook
-SOLUTION, SUBSPACE, CODE = "solution.safetensors", "subspace.safetensors", "code.safetensors"  # stage 0, 1 and 2 vectors (+ .json sidecars)
-METRICS, ROWS, HISTORY = "metrics.json", "rows.json", "history.json"  # `steps.finish_step`: scores, long result rows, training curve
+# stage 0, 1 and 2 vectors (+ .json sidecars)
+SOLUTION, SUBSPACE, CODE = "solution.safetensors", "subspace.safetensors", "code.safetensors"
+# `steps.finish_step`: scores, long result rows, training curve
+METRICS, ROWS, HISTORY = "metrics.json", "rows.json", "history.json"
 LANDSCAPE, AREAS, LANDSCAPE_PNG = "landscape.csv", "areas.json", "landscape.png"  # the landscape step
-PREDICTIONS = "predictions.json"  # stage 0 and 2: every scored arm's answer per test example, with the golds (`evidence`)
+# stage 0 and 2: every scored arm's answer per test example, with the golds (`evidence`)
+PREDICTIONS = "predictions.json"
 # in the study folder
-STUDY_FILE, PLAN, RESULTS, LOCK = "study.toml", "plan.json", "results.csv", ".lock"  # the study as run, its run ids, the results, the runner's lock
+# the study as run, its run ids, the results, the runner's lock
+STUDY_FILE, PLAN, RESULTS, LOCK = "study.toml", "plan.json", "results.csv", ".lock"
 # in a PEFT adapter folder (`peft_io`; a study's `[stage0.imported]`)
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 
@@ -42,6 +47,7 @@ def read_object(path:str|Path, # a JSON file
     except (FileNotFoundError, ValueError, UnicodeDecodeError): return None
     return d if isinstance(d, dict) else None
 
+# %% ../nbs/00c_layout.ipynb #8ad93a8e
 @lru_cache(maxsize=None)
 def _digest(path:str, size:int, mtime_ns:int)->str:
     "The SHA-256 hex digest of a file's content, once per version of the file (size and modification time)."
@@ -56,9 +62,11 @@ def sha256(path:str|Path, # a file
     st = Path(path).stat()
     return _digest(str(path), st.st_size, st.st_mtime_ns)
 
+# %% ../nbs/00c_layout.ipynb #a43f802e
 def run_state(folder:str|Path, # a run's folder
              )->str: # one of `RUN_STATES`
-    "The state of a run folder: todo, done, published (its small artefacts intact, its vectors elsewhere), failed, partial or corrupt."
+    """The state of a run folder: todo, done, published (its small artefacts intact, its vectors elsewhere), failed,
+    partial or corrupt."""
     folder = Path(folder)
     if not folder.is_dir(): return "todo"
     if not (folder/DONE).exists(): return "failed" if (folder/ERROR).exists() else "partial"
@@ -66,18 +74,24 @@ def run_state(folder:str|Path, # a run's folder
     if done is None or done.get("id") != folder.name or read_object(folder/METRICS) is None: return "corrupt"
     files, sha = done.get("files", {}), done.get("sha256", {})
     here = [f for f in files if (folder/f).is_file()]
-    if not all((folder/f).stat().st_size == files[f] and (f not in sha or sha256(folder/f) == sha[f]) for f in here): return "corrupt"   # a changed byte
+    # a changed byte
+    if not all((folder/f).stat().st_size == files[f]
+               and (f not in sha or sha256(folder/f) == sha[f]) for f in here): return "corrupt"
     gone = set(files) - set(here)
     if not gone: return "done"
-    return "published" if not any(Path(f).suffix in SMALL for f in gone) else "corrupt"   # a small artefact missing: not a copy we made
+    # a small artefact missing: not a copy we made
+    return "published" if not any(Path(f).suffix in SMALL for f in gone) else "corrupt"
 
+# %% ../nbs/00c_layout.ipynb #04849c63
 def mark_done(folder:Path, # a run's folder, its step finished
               run_id:str, # the run
               step:str, # its step
               wall_time:float, # its wall time in seconds
               threads:int|None=None, # the kernel's threads (`core.run_metadata`)
              ):
-    "Write a run's completion marker, last: every file's size and SHA-256 (`run_state` checks them), the wall time and the versions."
-    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (DONE, KERNEL_LOG)}
+    """Write a run's completion marker, last: every file's size and SHA-256 (`run_state` checks them), the wall time and
+    the versions."""
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()
+             and p.name not in (DONE, KERNEL_LOG)}
     write_json(folder/DONE, {"id": run_id, "step": step, "wall_time": wall_time, "files": files,
                              "sha256": {n: sha256(folder/n) for n in files}, **run_metadata(threads)})

@@ -15,11 +15,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 from rouge import Rouge
-# scikit-learn and SciPy (seconds to import) are imported by the metrics that use them: reading a study file needs neither
+# scikit-learn and SciPy (seconds to import) are imported by the metrics that use them: reading a study file needs
+# neither
 
 # %% ../nbs/02_metrics.ipynb #41bf2674
 Golds = Sequence[Sequence[str]]
 
+# %% ../nbs/02_metrics.ipynb #17c4c353
 def check_inputs(predictions:Sequence[str], # one predicted string per example
                  golds:Golds, # per example, a list or tuple of one or more gold answers
                 )->list[tuple[str, ...]]:
@@ -27,7 +29,8 @@ def check_inputs(predictions:Sequence[str], # one predicted string per example
     if isinstance(predictions, str) or isinstance(golds, str):
         raise ValueError("predictions and golds must be lists (one entry per example), not a single string")
     if len(predictions) != len(golds):
-        raise ValueError(f"got {len(predictions)} predictions but {len(golds)} gold entries; pass one of each per example")
+        raise ValueError(f"got {len(predictions)} predictions but {len(golds)} gold entries; "
+                         "pass one of each per example")
     if len(predictions) == 0:
         raise ValueError("no examples to score: predictions and golds are empty")
     checked = []
@@ -107,7 +110,8 @@ def classification_f1(predictions:Sequence[str], # one predicted label string pe
 # %% ../nbs/02_metrics.ipynb #034bedbf
 def matthews_correlation(predictions:Sequence[str], # one predicted label string per example
                          golds:Golds, # per example, gold answers; only the first (the label) is used
-                         positive_label:str="acceptable", # the label counted as 1; everything else is 0 (CoLA's "acceptable")
+                         # the label counted as 1; everything else is 0 (CoLA's "acceptable")
+                         positive_label:str="acceptable",
                         )->float:
     "`Matthew-Correlation`: MCC between `pred.strip() == positive_label` and `first_gold == positive_label`."
     from sklearn.metrics import matthews_corrcoef
@@ -131,7 +135,9 @@ def pearson_correlation(predictions:Sequence[str], # one predicted number (as te
     gold_values = []
     for i, gs in enumerate(answers):
         try: gold_values.append(float(gs[0].strip()))
-        except ValueError: raise ValueError(f"golds[{i}][0] = {gs[0]!r} is not a number; Pearson-Correlation needs numeric golds") from None
+        except ValueError:
+            raise ValueError(f"golds[{i}][0] = {gs[0]!r} is not a number; "
+                             "Pearson-Correlation needs numeric golds") from None
     return float(pearsonr(gold_values, [_float_or_nan(p) for p in predictions])[0])
 
 # %% ../nbs/02_metrics.ipynb #809b6865
@@ -144,6 +150,7 @@ def rouge_l_f(prediction:str, # one predicted text
     if len(remove_punctuation(prediction)) == 0: return 0.0
     return float(_ROUGE_L.get_scores(prediction, gold)[0]["rouge-l"]["f"])
 
+# %% ../nbs/02_metrics.ipynb #adeaafc5
 def rouge_l(predictions:Sequence[str], # one predicted text per example
             golds:Golds, # per example, one or more gold texts
            )->float:
@@ -153,7 +160,8 @@ def rouge_l(predictions:Sequence[str], # one predicted text per example
     for i, (p, gs) in enumerate(zip(predictions, answers)):
         try: best.append(max(rouge_l_f(p, g) for g in gs))
         except ValueError as e:
-            raise ValueError(f"ROUGE-L is undefined for example {i} (golds {gs!r}): {e} Give every gold at least one word.") from None
+            raise ValueError(f"ROUGE-L is undefined for example {i} (golds {gs!r}): "
+                             f"{e} Give every gold at least one word.") from None
     return float(np.mean(best))
 
 # %% ../nbs/02_metrics.ipynb #ec2318ea
@@ -177,6 +185,7 @@ PAPER_TASK_METRICS: dict[str, str] = {
     "glue-cola": "Matthew-Correlation",
 }
 
+# %% ../nbs/02_metrics.ipynb #42c1e15e
 class UnknownMetricError(KeyError, ValueError):
     "A metric name that is not in `METRICS`."
     def __str__(self): return str(self.args[0])

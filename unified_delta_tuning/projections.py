@@ -30,8 +30,10 @@ def hadamard(n:int, # the size, a power of two
     while H.shape[0] < n: H = torch.cat([torch.cat([H, H], 1), torch.cat([H, -H], 1)], 0)
     return H
 
+# %% ../nbs/06_projections.ipynb #a1b13749
 def _fwht(x:Tensor, bits:int, scale:float|None=None)->Tensor:
-    "c·H_n x, no autograd: one product with c·H_m (m = 2**bits) on the contiguous low bits, then radix-2 butterflies (a+b, a−b) into a second buffer."
+    """c·H_n x, no autograd: one product with c·H_m (m = 2**bits) on the contiguous low bits, then radix-2 butterflies
+    (a+b, a−b) into a second buffer."""
     x = x.contiguous(); n = x.shape[-1]; m = min(n, 1 << bits)
     if m > 1: x = (x.view(-1, m) @ (hadamard(m, x.dtype, x.device) * (1 if scale is None else scale))).view(x.shape)
     elif scale is not None: x = x * scale
@@ -42,6 +44,7 @@ def _fwht(x:Tensor, bits:int, scale:float|None=None)->Tensor:
         x, buf, h = buf, (x if x is not given else torch.empty_like(x)), 2 * h   # never write into the caller's tensor
     return x
 
+# %% ../nbs/06_projections.ipynb #254e2f27
 class _FWHT(torch.autograd.Function):
     "c·H x; H is symmetric, so the gradient is c·H g (nothing saved)."
     @staticmethod
@@ -52,17 +55,23 @@ class _FWHT(torch.autograd.Function):
 def _transform(x:Tensor, bits:int=7, scale:float|None=None)->Tensor:
     "`fwht` with a factor c folded into its dense product (c·H x)."
     n = x.shape[-1]
-    if n & (n - 1): raise ValueError(f"the last axis must have a power-of-two length, got {n}; zero-pad it to {next_pow2(n)}")
+    if n & (n - 1):
+        raise ValueError(f"the last axis must have a power-of-two length, got {n}; zero-pad it to {next_pow2(n)}")
     return _FWHT.apply(x, bits, scale) if x.requires_grad and torch.is_grad_enabled() else _fwht(x, bits, scale)
 
+# %% ../nbs/06_projections.ipynb #ed7ffe1c
 def fwht(x:Tensor, # [..., n] with n a power of two
-         bits:int=7, # one dense product with H_(2**bits) on the low bits (all of n ≤ 128), radix-2 butterflies for the rest
+         # one dense product with H_(2**bits) on the low bits (all of n ≤ 128), radix-2 butterflies for the rest
+         bits:int=7,
         )->Tensor: # H_n x along the last axis (Sylvester order, unnormalised: H_n H_n = n·I)
-    "Fast Walsh–Hadamard transform of the last axis: H_n = H_(n/m) ⊗ H_m, a dense product with H_m, then log2(n/m) butterfly stages."
+    """Fast Walsh–Hadamard transform of the last axis: H_n = H_(n/m) ⊗ H_m, a dense product with H_m, then log2(n/m)
+    butterfly stages."""
     return _transform(x, bits)
 
+# %% ../nbs/06_projections.ipynb #2080e353
 class _Permute(torch.autograd.Function):
-    "x[..., perm] along the last axis; the gradient goes back through the inverse permutation (a gather, not a scatter)."
+    """x[..., perm] along the last axis; the gradient goes back through the inverse permutation (a gather, not a
+    scatter)."""
     @staticmethod
     def forward(ctx, x, perm, iperm):
         ctx.save_for_backward(perm, iperm)
@@ -74,7 +83,8 @@ class _Permute(torch.autograd.Function):
 
 # %% ../nbs/06_projections.ipynb #fdb45ffd
 def _draw_fixed(blocks:int, n:int, gen:torch.Generator, chunk:int=1 << 20)->tuple[Tensor, Tensor, Tensor]:
-    "Random signs B [blocks, n] (int8), a random permutation within every block, as flat int32 indices, and its inverse."
+    """Random signs B [blocks, n] (int8), a random permutation within every block, as flat int32 indices, and its
+    inverse."""
     B = (torch.randint(0, 2, (blocks, n), generator=gen, dtype=torch.int8) * 2 - 1).to(torch.int8)
     perm, iperm = torch.empty(blocks * n, dtype=torch.int32), torch.empty(blocks * n, dtype=torch.int32)
     rows = max(1, chunk // n)
@@ -87,17 +97,22 @@ def _draw_fixed(blocks:int, n:int, gen:torch.Generator, chunk:int=1 << 20)->tupl
     return B, perm, iperm
 
 # %% ../nbs/06_projections.ipynb #9e2f6b13
-_DENSE_MAX, _ROWS = 128, 256   # fused ends up to this n (one dense n×n product); blocks per chunk of the reduction over blocks
+# fused ends up to this n (one dense n×n product); blocks per chunk of the reduction over blocks
+_DENSE_MAX, _ROWS = 128, 256
 
 def _btg(B:Tensor, g:Tensor, rows:int=_ROWS)->Tensor:
-    "Bᵀ g over the blocks axis: B [blocks, n] signs, g [..., blocks, n] → [..., n, n], in chunks of `rows` blocks summed pairwise."
+    """Bᵀ g over the blocks axis: B [blocks, n] signs, g [..., blocks, n] → [..., n, n], in chunks of `rows` blocks
+    summed pairwise."""
     Bf = B.to(g.dtype); blocks, n = Bf.shape; q = blocks // rows * rows
     S = (Bf[:q].view(-1, rows, n).transpose(-1, -2) @ g[..., :q, :].unflatten(-2, (-1, rows))).sum(-3) if q else 0
     return S + Bf[q:].T @ g[..., q:, :] if q < blocks else S
 
-def _head(x:Tensor, B:Tensor, H:Tensor)->Tensor: return torch.matmul(B.to(x.dtype), x.unsqueeze(-1) * H)   # [..., n] → [..., blocks, n]: H (B_b ⊙ x)
-def _tail(g:Tensor, B:Tensor, H:Tensor)->Tensor: return (_btg(B, g) * H).sum(-1)                            # [..., blocks, n] → [..., n]: Σ_b B_b ⊙ H g_b
+def _head(x:Tensor, B:Tensor, H:Tensor)->Tensor: # [..., n] → [..., blocks, n]: H (B_b ⊙ x)
+    return torch.matmul(B.to(x.dtype), x.unsqueeze(-1) * H)
+def _tail(g:Tensor, B:Tensor, H:Tensor)->Tensor: # [..., blocks, n] → [..., n]: Σ_b B_b ⊙ H g_b
+    return (_btg(B, g) * H).sum(-1)
 
+# %% ../nbs/06_projections.ipynb #52c92318
 class _Head(torch.autograd.Function):
     "H (B_b ⊙ x) for every block b; the gradient is `_tail`."
     @staticmethod
@@ -114,10 +129,12 @@ class _Tail(torch.autograd.Function):
 
 # %% ../nbs/06_projections.ipynb #6a27c5c5
 class Fastfood(nn.Module):
-    "A D×y linear map M = [H G_b Π_b H B_b · std/√n]_b (b = 1 … ⌈D/n⌉ stacked blocks, n = next power of two ≥ y), with trainable G."
+    """A D×y linear map M = [H G_b Π_b H B_b · std/√n]_b (b = 1 … ⌈D/n⌉ stacked blocks, n = next power of two ≥ y), with
+    trainable G."""
     def __init__(self, y:int, # the low dimension (the code)
                  D:int, # the high dimension (the flat vector)
-                 std:float=0.02, # every entry of M has variance std² (G starts from N(0, 1); the fixed normaliser is std/√n)
+                 # every entry of M has variance std² (G starts from N(0, 1); the fixed normaliser is std/√n)
+                 std:float=0.02,
                  seed:int=0, # draws G, the signs B and the permutations Π
                  device=None, # "meta": shapes only (no memory, nothing drawn), for memory accounting
                 ):
@@ -135,41 +152,51 @@ class Fastfood(nn.Module):
             self.G = nn.Parameter(torch.randn(self.blocks, self.n, generator=g))
             B, perm, iperm = _draw_fixed(self.blocks, self.n, g)
             if device is not None: self.G.data, B, perm, iperm = (t.to(device) for t in (self.G.data, B, perm, iperm))
-        for k, t in (("B", B), ("perm", perm), ("iperm", iperm)): self.register_buffer(k, t, persistent=False)   # redrawn from the seed
+        # redrawn from the seed
+        for k, t in (("B", B), ("perm", perm), ("iperm", iperm)): self.register_buffer(k, t, persistent=False)
 
     @property
     def scale(self)->float: return self.std / math.sqrt(self.n)
 
     def forward(self, x:Tensor)->Tensor:
         "M x: a code [..., y] to a vector [..., D]."
-        if x.shape[-1] != self.y: raise ValueError(f"this Fastfood map takes vectors of y={self.y} numbers, got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.y:
+            raise ValueError(f"this Fastfood map takes vectors of y={self.y} numbers, got shape {tuple(x.shape)}")
         xp = F.pad(x, (0, self.n - self.y))
-        if self.n <= _DENSE_MAX: h = _Head.apply(xp, self.B, hadamard(self.n, x.dtype, x.device))   # [..., blocks, n]: H B_b x
+        # [..., blocks, n]: H B_b x
+        if self.n <= _DENSE_MAX: h = _Head.apply(xp, self.B, hadamard(self.n, x.dtype, x.device))
         else: h = fwht(xp.unsqueeze(-2) * self.B.to(x.dtype))
         h = _Permute.apply(h.flatten(-2), self.perm, self.iperm).unflatten(-1, (self.blocks, self.n)) * self.G
-        return _transform(h, scale=self.scale).flatten(-2)[..., :self.D]   # the normaliser rides in the last transform's product
+        # the normaliser rides in the last transform's product
+        return _transform(h, scale=self.scale).flatten(-2)[..., :self.D]
 
 # %% ../nbs/06_projections.ipynb #0a7d423a
 @patch
 def transpose(self:Fastfood, v:Tensor, # vectors of D numbers, shape [..., D]
              )->Tensor:
     "Mᵀ v: a vector [..., D] to [..., y] (each block's transposed map, summed over blocks)."
-    if v.shape[-1] != self.D: raise ValueError(f"this Fastfood map takes vectors of D={self.D:,} numbers, got shape {tuple(v.shape)}")
+    if v.shape[-1] != self.D:
+        raise ValueError(f"this Fastfood map takes vectors of D={self.D:,} numbers, got shape {tuple(v.shape)}")
     h = F.pad(v, (0, self.blocks * self.n - self.D)).unflatten(-1, (self.blocks, self.n))
     h = fwht(h) * self.G
     h = _Permute.apply(h.flatten(-2), self.iperm, self.perm).unflatten(-1, (self.blocks, self.n))
-    if self.n <= _DENSE_MAX: return _Tail.apply(h, self.B, hadamard(self.n, v.dtype, v.device) * self.scale)[..., :self.y]
+    if self.n <= _DENSE_MAX:
+        return _Tail.apply(h, self.B, hadamard(self.n, v.dtype, v.device) * self.scale)[..., :self.y]
     return (fwht(h) * self.B.to(v.dtype)).sum(-2)[..., :self.y] * self.scale
 
+# %% ../nbs/06_projections.ipynb #171f4a3d
 @patch
 def dense(self:Fastfood, limit:int=10**7, # refuse matrices with more entries than this
          )->Tensor:
     "M as a dense [D, y] matrix (for tests on small maps)."
-    if self.D * self.y > limit: raise ValueError(f"a dense {self.D:,}×{self.y} matrix has more than {limit:,} entries; build it only for small maps")
+    if self.D * self.y > limit:
+        raise ValueError(f"a dense {self.D:,}×{self.y} matrix has more than {limit:,} entries; "
+                         "build it only for small maps")
     return self.forward(torch.eye(self.y, dtype=self.G.dtype, device=self.G.device)).T
 
 @patch
-def extra_repr(self:Fastfood)->str: return f"y={self.y}, D={self.D:,}, n={self.n}, blocks={self.blocks:,}, std={self.std}, seed={self.seed}"
+def extra_repr(self:Fastfood)->str:
+    return f"y={self.y}, D={self.D:,}, n={self.n}, blocks={self.blocks:,}, std={self.std}, seed={self.seed}"
 
 # %% ../nbs/06_projections.ipynb #cd88651f
 class FastfoodDown(nn.Module):
@@ -184,10 +211,12 @@ class FastfoodDown(nn.Module):
         self.ff = Fastfood(y, D, std, seed, device)
         self.in_features, self.out_features = D, y
         meta = str(device) == "meta"
-        bias = torch.empty(y, device="meta") if meta else torch.randn(y, generator=torch.Generator().manual_seed(seed + 1)) * std
+        g = torch.Generator().manual_seed(seed + 1)
+        bias = torch.empty(y, device="meta") if meta else torch.randn(y, generator=g) * std
         self.bias = nn.Parameter(bias if meta or device is None else bias.to(device))
     def forward(self, v:Tensor)->Tensor: return self.ff.transpose(v) + self.bias
 
+# %% ../nbs/06_projections.ipynb #7cf02427
 def module_bytes(module:nn.Module, # any module, on any device
                 )->int:
     "Bytes of every parameter and buffer of `module` (works on the meta device, where nothing is allocated)."

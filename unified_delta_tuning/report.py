@@ -29,10 +29,12 @@ def _label_text(counts)->str|None:
     pairs = json.loads(counts)
     return ", ".join(f"{l} {n}" for l, n in pairs[:6]) + (f", ... ({len(pairs) - 6} more)" if len(pairs) > 6 else "")
 
+# %% ../nbs/15_report.ipynb #ac62a439
 def task_summary(folder:str|Path, # a study folder
                  res:pd.DataFrame|None=None, # its results (`results.read_results`); read from the folder when None
                 )->pd.DataFrame: # one row per task, in the study's order, named as the study names it
-    "The study's tasks as its stage-0 runs loaded them: metric, classes, split sizes, rows read and dropped, label counts, majority-class and θ_init test scores."
+    """The study's tasks as its stage-0 runs loaded them: metric, classes, split sizes, rows read and dropped, label
+    counts, majority-class and θ_init test scores."""
     folder = Path(folder)
     res = read_results(folder) if res is None else res
     s0 = res[(res.step == "stage0") & res.state.isin(FINISHED)]
@@ -45,12 +47,16 @@ def task_summary(folder:str|Path, # a study folder
     rows = []
     for task, g in s0.groupby("task", sort=False):
         read = num(g, "task_load.rows")
-        dropped = sum(num(g, f"task_load.{k}") or 0 for k in ("empty", "duplicates", "conflicting")) if read is not None else None
+        dropped = sum(num(g, f"task_load.{k}") or 0
+                      for k in ("empty", "duplicates", "conflicting")) if read is not None else None
         labels = _label_text(col(g, "label_counts"))
-        rows.append({"task": task, "metric": col(g, "metric"), "classes": len(json.loads(col(g, "label_counts"))) if labels else None,
-                     "train": num(g, "n_train"), "dev": num(g, "n_dev"), "test": num(g, "n_test"), "rows read": read, "dropped": dropped,
+        rows.append({"task": task, "metric": col(g, "metric"),
+                     "classes": len(json.loads(col(g, "label_counts"))) if labels else None,
+                     "train": num(g, "n_train"), "dev": num(g, "n_dev"), "test": num(g, "n_test"), "rows read": read,
+                     "dropped": dropped,
                      "labels": labels, "majority": g["majority_test"].mean() if "majority_test" in g else None,
-                     "θ_init (mean)": g["init_test"].mean() if "init_test" in g else None, "source": col(g, "task_source")})
+                     "θ_init (mean)": g["init_test"].mean() if "init_test" in g else None,
+                     "source": col(g, "task_source")})
     return pd.DataFrame(rows).set_index("task")
 
 # %% ../nbs/15_report.ipynb #a70b1f36
@@ -61,18 +67,25 @@ def mean_sd(mean:pd.DataFrame, # a table of means
     "Cells as 'mean ± sd' strings (just the mean where the spread is unknown)."
     f = lambda m, s: "" if pd.isna(m) else f"{m:.{digits}f}" + ("" if s is None or pd.isna(s) else f" ± {s:.{digits}f}")
     if sd is None: return mean.map(lambda m: f(m, None))
-    return pd.DataFrame([[f(m, s) for m, s in zip(mr, sr)] for mr, sr in zip(mean.values, sd.reindex_like(mean).values)], index=mean.index, columns=mean.columns)
+    return pd.DataFrame([[f(m, s) for m, s in zip(mr, sr)]
+                         for mr, sr in zip(mean.values, sd.reindex_like(mean).values)],
+                         index=mean.index, columns=mean.columns)
 
+# %% ../nbs/15_report.ipynb #91229dbd
 def plot_gains(ev, # `evidence.evidence` of the study
               ): # a matplotlib figure
-    "The normalised gain of every table through the learned subspace and its controls, with 95 % intervals, beside θ_init (0) and the majority class."
+    """The normalised gain of every table through the learned subspace and its controls, with 95 % intervals, beside
+    θ_init (0) and the majority class."""
     import matplotlib.pyplot as plt
     from unified_delta_tuning.evidence import SUBSPACE_TITLES, aggregate, interval
     c = ev.cells
-    panels = [(s, k) for s in ("single", "multi", "four") for k in ("stage2", "stage3") if ((c.setting == s) & (c.kind == k)).any()]
+    panels = [(s, k) for s in ("single", "multi", "four") for k in ("stage2", "stage3")
+              if ((c.setting == s) & (c.kind == k)).any()]
     if not panels: raise ValueError("no stage-2/3 cells: nothing to draw")
-    names = {("single", "stage2"): "Table 1: single-task, optimisation", ("single", "stage3"): "Table 2: single-task, transfer",
-             ("multi", "stage3"): "Table 3: multi-task, transfer", ("multi", "stage2"): "Table 4: multi-task, optimisation",
+    names = {("single", "stage2"): "Table 1: single-task, optimisation",
+             ("single", "stage3"): "Table 2: single-task, transfer",
+             ("multi", "stage3"): "Table 3: multi-task, transfer",
+             ("multi", "stage2"): "Table 4: multi-task, optimisation",
              ("four", "stage2"): "four methods: optimisation", ("four", "stage3"): "four methods: transfer"}
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(panels) * 3 + 1), layout="constrained")
     colours = dict(zip(SUBSPACE_TITLES, ["C0", "C3", "C4", "C1", "C2", "C5", "C6"])); y, ticks = 0, []
@@ -83,7 +96,8 @@ def plot_gains(ev, # `evidence.evidence` of the study
         for sub in [x for x in SUBSPACE_TITLES if x in set(c[m].subspace)]:
             e = aggregate(ev, m & (c.subspace == sub), "gain"); p = e.point
             lo, hi = interval(e) if e.k > 1 else (p, p)   # one seed: no interval to draw
-            ax.errorbar(p, y, xerr=[[p - lo], [hi - p]], fmt="o", color=colours[sub], capsize=3, label=SUBSPACE_TITLES[sub] if sub not in ax.get_legend_handles_labels()[1] else None)
+            ax.errorbar(p, y, xerr=[[p - lo], [hi - p]], fmt="o", color=colours[sub], capsize=3,
+                        label=SUBSPACE_TITLES[sub] if sub not in ax.get_legend_handles_labels()[1] else None)
             ticks.append((y, f"{names[s, k]}: {sub}")); y -= 1
         if maj.any():
             ax.plot([aggregate(ev, maj, "gain").point], [y + 0.5], marker="|", ms=14, color="grey")
@@ -123,13 +137,15 @@ def side_by_side(ours:pd.DataFrame, # our table (`paper_tables`), possibly forma
                 )->str:
     "HTML: our Table n beside the paper's Table n."
     cell = lambda head, body: f'<div style="margin-right:2em"><p><b>{head}</b></p>{body}</div>'
-    return ('<div style="display:flex;flex-wrap:wrap;align-items:flex-start">' + cell(title or f"ours: Table {n}", _html(ours))
+    return ('<div style="display:flex;flex-wrap:wrap;align-items:flex-start">'
+            + cell(title or f"ours: Table {n}", _html(ours))
             + cell(f"paper: Table {n} (T5-base, Yi et al. 2022)", _html(paper_table(n))) + "</div>")
 
 # %% ../nbs/15_report.ipynb #c5e199d0
 def absolute_scores(rows:pd.DataFrame, # long results rows
                     stage:int=0, # 0: original space; 2: the code trained through that method in the subspace
-                   )->tuple[pd.DataFrame, pd.DataFrame]: # mean and sd over seeds, rows: task (and subspace), columns: method
+                   # mean and sd over seeds, rows: task (and subspace), columns: method
+                   )->tuple[pd.DataFrame, pd.DataFrame]:
     "Test scores of one stage per task and method: mean and standard deviation over seeds."
     part = learned_rows(rows)[lambda r: r.stage == stage]
     if part.empty: raise ValueError(f"no stage-{stage} rows; the study has not finished those runs")
@@ -152,6 +168,7 @@ def transfer_matrix(rows:pd.DataFrame, # long results rows
     order = [x for x in METHODS if x in m.index] + [x for x in m.index if x not in METHODS]
     return m.reindex(index=order, columns=order)
 
+# %% ../nbs/15_report.ipynb #6e3446d8
 def plot_transfer(rows:pd.DataFrame, # long results rows
                  ): # a matplotlib figure
     "Heatmaps of the transfer matrix, one per setting the study has."
@@ -161,7 +178,8 @@ def plot_transfer(rows:pd.DataFrame, # long results rows
     fig, axes = plt.subplots(1, len(settings), figsize=(4.4 * len(settings), 3.6), squeeze=False, layout="constrained")
     for a, s in zip(axes[0], settings):
         m = transfer_matrix(rows, s).rename(index=METHOD_LETTERS, columns=METHOD_LETTERS)
-        sns.heatmap(m, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=max(110, float(np.nanmax(m.values))), ax=a, cbar_kws={"label": "relative %"})
+        sns.heatmap(m, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=max(110, float(np.nanmax(m.values))), ax=a,
+                    cbar_kws={"label": "relative %"})
         a.set_title(f"{s}-task subspace"); a.set_xlabel("target method"); a.set_ylabel("source method (trained)")
     return fig
 
@@ -171,81 +189,102 @@ def plot_curves(hist:pd.DataFrame, # `run_histories` of one step
                 y:str="dev", # the column to draw (stage 1 also has "loss", "recon")
                 col_wrap:int=4, # panels per row
                ):
-    "Training curves of one step: a panel per task (and subspace), a line per method (stage 2: and per transfer), mean ± sd over seeds."
+    """Training curves of one step: a panel per task (and subspace), a line per method (stage 2: and per transfer), mean
+    ± sd over seeds."""
     import matplotlib.pyplot as plt, seaborn as sns
-    if hist.empty: raise ValueError(f"no {step} histories (history.json) in the study folder; rerun the study with this version")
+    if hist.empty:
+        raise ValueError(f"no {step} histories (history.json) in the study folder; rerun the study with this version")
     if step == "stage0": long, panel, hue = hist.assign(panel=hist.task), "panel", "method"
     elif step == "stage1":
         cols = [c for c in hist.columns if c.startswith(f"{y}_")] or [y]
-        long = hist.melt(id_vars=["step", "setting", "train_task", "seed"], value_vars=cols, var_name="method", value_name="value")
-        long["method"] = long.method.str.removeprefix(f"{y}_"); long["panel"] = long.setting + ": " + long.train_task.astype(str)
+        long = hist.melt(id_vars=["step", "setting", "train_task", "seed"], value_vars=cols,
+                         var_name="method", value_name="value")
+        long["method"] = long.method.str.removeprefix(f"{y}_")
+        long["panel"] = long.setting + ": " + long.train_task.astype(str)
         long = long.rename(columns={"value": y}); panel, hue = "panel", "method"
     elif step == "stage2":
         cols = [c for c in hist.columns if c == "dev" or c.startswith("dev_")]
         arm = hist["control"] if "control" in hist else pd.Series("learned", index=hist.index)
-        long = hist.assign(arm=arm).melt(id_vars=["step", "setting", "train_task", "task", "source", "seed", "arm"], value_vars=cols, var_name="through", value_name="value")
+        long = hist.assign(arm=arm).melt(id_vars=["step", "setting", "train_task", "task", "source", "seed", "arm"],
+                                         value_vars=cols, var_name="through", value_name="value")
         long["through"] = np.where(long.through == "dev", long.source, long.through.str.removeprefix("dev_"))
+        # each control its own panel: never averaged with the learned runs
         long["panel"] = (long.setting + ": " + long.train_task.astype(str).str.slice(0, 24) + " → " + long.task
-                         + np.where(long.arm == "learned", "", " (" + long.arm.astype(str) + ")"))   # each control its own panel: never averaged with the learned runs
+                         + np.where(long.arm == "learned", "", " (" + long.arm.astype(str) + ")"))
         long["trained"] = np.where(long.through == long.source, "trained through it (stage 2)", "transferred (stage 3)")
         long = long.rename(columns={"source": "method", "value": "dev"}); panel, hue, y = "panel", "method", "dev"
     else: raise ValueError(f"unknown step {step!r}; use stage0, stage1 or stage2")
     panels = list(dict.fromkeys(long[panel]))
     if step == "stage2":   # each pair's learned runs first, then its controls
-        panels = list(dict.fromkeys(long.assign(c=long.arm != "learned").sort_values(["setting", "train_task", "task", "c"], kind="stable")[panel]))
+        order = long.assign(c=long.arm != "learned").sort_values(["setting", "train_task", "task", "c"], kind="stable")
+        panels = list(dict.fromkeys(order[panel]))
     n = min(col_wrap, len(panels)); rows_ = -(-len(panels) // n)
     fig, axes = plt.subplots(rows_, n, figsize=(3.6 * n, 2.8 * rows_), squeeze=False, layout="constrained", sharex=True)
     hues = [m for m in METHODS if m in set(long[hue])] + sorted(set(long[hue]) - set(METHODS))
     for a, p in zip(axes.flat, panels):
         d = long[long[panel] == p]
         if step == "stage2": _stage2_lines(d, hues, y, a)
-        else: sns.lineplot(d, x="step", y=y, hue=hue, hue_order=hues, errorbar="sd", marker="o", ax=a, legend=a is axes.flat[0])
+        else: sns.lineplot(d, x="step", y=y, hue=hue, hue_order=hues, errorbar="sd", marker="o", ax=a,
+                           legend=a is axes.flat[0])
         a.set_title(p, fontsize=9)
     for a in list(axes.flat)[len(panels):]: a.set_visible(False)
     if step == "stage2":   # one legend for the figure, naming every line of every panel
         seen = {}
         for a in axes.flat:
             for h, l in zip(*a.get_legend_handles_labels()): seen.setdefault(l, h)
-        fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncols=len(hues), fontsize=8, title_fontsize=8,   # a column per source
-                   title="A, L, P, F: the code trained through that method (stage 2); A→L: the same code decoded through another (stage 3)")
+        # a column per source
+        fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncols=len(hues), fontsize=8,
+                   title_fontsize=8,
+                   title="A, L, P, F: the code trained through that method (stage 2); A→L: "
+                         "the same code decoded through another (stage 3)")
     return fig
 
 _MARKERS, _DASHES = ("o", "s", "^", "D"), ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
 
-def _stage2_lines(d:pd.DataFrame, # one panel's stage-2 curves: method (the source), through (the method decoded), step, y
+# %% ../nbs/15_report.ipynb #2cce077a
+def _stage2_lines(d:pd.DataFrame, # one panel's stage-2 curves: method (the source), through (decoded as), step, y
                   hues:list[str], # the methods, in colour order
                   y:str, # the column drawn
                   ax):
-    "A solid line per method trained through (stage 2) and a line per transfer (stage 3): colour and marker say the source, dashes the target."
+    """A solid line per method trained through (stage 2) and a line per transfer (stage 3): colour and marker say the
+    source, dashes the target."""
     import seaborn as sns
     colours = dict(zip(hues, sns.color_palette(n_colors=len(hues))))
     marker, dash, letter = dict(zip(hues, _MARKERS)), dict(zip(hues, _DASHES)), lambda m: METHOD_LETTERS.get(m, m)
     for m in hues:
         own = d[(d.method == m) & (d.through == m)]
-        if len(own): sns.lineplot(own, x="step", y=y, color=colours[m], marker=marker[m], errorbar="sd", ax=ax, label=letter(m))
+        if len(own): sns.lineplot(own, x="step", y=y, color=colours[m], marker=marker[m],
+                                  errorbar="sd", ax=ax, label=letter(m))
         for t in (t for t in hues if t != m):
             tr = d[(d.method == m) & (d.through == t)]
-            if len(tr): sns.lineplot(tr, x="step", y=y, color=colours[m], marker=marker[m], ms=4, ls=dash[t], lw=1, errorbar=None, ax=ax,
+            if len(tr): sns.lineplot(tr, x="step", y=y, color=colours[m], marker=marker[m], ms=4, ls=dash[t], lw=1,
+                                     errorbar=None, ax=ax,
                                      label=f"{letter(m)}→{letter(t)}")
     if ax.get_legend(): ax.get_legend().remove()
 
 # %% ../nbs/15_report.ipynb #dd38d9a5
 def landscape_summary(lands:list[dict], # `results.landscapes`
                      )->pd.DataFrame:
-    "Per landscape run, threshold and group of methods: the common region's share and area, and the batched-evaluation speed-up."
+    """Per landscape run, threshold and group of methods: the common region's share and area, and the batched-evaluation
+    speed-up."""
     from unified_delta_tuning.landscape import region_area
     rows = []
     for L in lands:
         methods = list(dict.fromkeys(L["frame"].method)); delta = [m for m in METHODS if m in methods]
-        groups = {"all": methods, **({"adapter, lora, prefix": delta} if len(delta) < len(methods) and len(delta) >= 2 else {})}
-        bys = [b for b in ("relative", "gain") if b in L["frame"] and L["frame"][b].notna().all()]   # gain: of the θ_init → stage-0 gap
+        groups = {"all": methods,
+                  **({"adapter, lora, prefix": delta} if len(delta) < len(methods) and len(delta) >= 2 else {})}
+        # gain: of the θ_init → stage-0 gap
+        bys = [b for b in ("relative", "gain") if b in L["frame"] and L["frame"][b].notna().all()]
         for by in bys:
           for f in dict.fromkeys(L["areas"].fraction):
             for g, ms in groups.items():
                 a = region_area(L["frame"], f, methods=ms, by=by)
-                rows.append({"setting": L["setting"], "subspace of": L["train_task"], "task": L["task"], "seed": L["seed"], "methods": g,
-                             "threshold on": by, "fraction": f, "grid": a["grid"], "share of square": a["share_of_square"], "area (u, v)": a["area_uv"],
-                             "area (I units)": a["area_uv"] * L["unit_area"] if L.get("unit_area") is not None else None,
+                rows.append({"setting": L["setting"], "subspace of": L["train_task"], "task": L["task"],
+                             "seed": L["seed"], "methods": g,
+                             "threshold on": by, "fraction": f, "grid": a["grid"],
+                             "share of square": a["share_of_square"], "area (u, v)": a["area_uv"],
+                             "area (I units)": a["area_uv"] * L["unit_area"] if L.get("unit_area") is not None
+                                 else None,
                              "points inside": a["points_inside"], "batched speed-up": L["metrics"].get("speedup_mean"),
                              "same scores batched": L["metrics"].get("same_batched_scores")})
     return pd.DataFrame(rows)
@@ -257,20 +296,26 @@ def _values(s:pd.Series)->str:
     v = [x for x in dict.fromkeys(map(_text, s.dropna())) if x != ""]
     return ", ".join(v[:6]) + (f", … ({len(v)} values)" if len(v) > 6 else "")
 
+# %% ../nbs/15_report.ipynb #1a30a89a
 def provenance(results:pd.DataFrame, # a study's `results.csv`
               )->pd.DataFrame:
     "Key facts of a study's runs: what, with which settings, code, versions and devices, and how long it took."
     d = results[results.state.isin(FINISHED)]
     facts = {"backbone": _values(results.backbone), "methods": _values(results.get("method", pd.Series(dtype=str))),
-             "seeds": _values(results.seed.astype("Int64")), "runs": ", ".join(f"{n} {s}" for s, n in results.state.value_counts().items())}
+             "seeds": _values(results.seed.astype("Int64")),
+             "runs": ", ".join(f"{n} {s}" for s, n in results.state.value_counts().items())}
     shared = results.get("stage0_seed", pd.Series(dtype=float)).dropna()
-    if len(shared): facts["stage 0 shared"] = (f"one stage-0 run per task × method (seed {_values(shared.astype(int))}) under every chain: "
+    if len(shared):
+        facts["stage 0 shared"] = ("one stage-0 run per task × method (seed "
+                                   f"{_values(shared.astype(int))}) under every chain: "
                                                 "the intervals over seeds leave out stage 0's seed-to-seed spread")
     for step in ("stage0", "stage1", "stage2", "landscape"):
         part = d[d.step == step]
         if part.empty: continue
-        keys = [c for c in part.columns if c.startswith(("train.", "caps.", "subspace.")) or c in ("lrs", "n", "fractions", "points_per_pass")]
-        facts[f"{step}: settings"] = "; ".join(f"{k.split('.')[-1]} {_values(part[k])}" for k in keys if part[k].notna().any())
+        keys = [c for c in part.columns if c.startswith(("train.", "caps.", "subspace."))
+                or c in ("lrs", "n", "fractions", "points_per_pass")]
+        facts[f"{step}: settings"] = "; ".join(f"{k.split('.')[-1]} {_values(part[k])}"
+                                               for k in keys if part[k].notna().any())
         facts[f"{step}: runs, compute"] = f"{len(part)} runs, {part.wall_time.sum() / 60:.1f} min"
     facts["compute in all"] = f"{d.wall_time.sum() / 60:.1f} min of run time ({d.wall_time.sum() / 3600:.2f} h)"
     facts["finished"] = f"{d.finished.min()} … {d.finished.max()}" if "finished" in d and len(d) else ""
@@ -286,24 +331,28 @@ def report_template()->Path:
     if not f.is_file(): raise FileNotFoundError(f"the report template {f} is missing; reinstall the package")
     return f
 
+# %% ../nbs/15_report.ipynb #ef60a590
 def notebook_html(nb_path:str|Path, # an executed notebook
                  )->str:
     "A notebook as one self-contained HTML page: outputs and prose only (no code, parameters, front matter or stderr)."
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(str(nb_path), as_version=4)
-    nb.cells = [c for c in nb.cells if c.cell_type != "raw" and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+    nb.cells = [c for c in nb.cells if c.cell_type != "raw"
+                and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
     for c in nb.cells:   # warnings and progress bars on stderr are not part of the report
         if c.cell_type == "code": c.outputs = [o for o in c.outputs if o.get("name") != "stderr"]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     html, _ = exporter.from_notebook_node(nb)
     return html
 
+# %% ../nbs/15_report.ipynb #9a7921f5
 def render_report(study:str|Path, # a study folder, or a study file (its folder is `<runs_root>/<name>`)
                   out_dir:str|Path|None=None, # where report.ipynb and report.html go (default: the study folder)
                   runs_root:str|Path="runs", # where a study file's runs live
                   timeout:int=900, # seconds a report cell may take
-                  previous:str|Path|None=None, # an earlier published run of the study, whose verdicts the report sets beside these
+                  # an earlier published run of the study, whose verdicts the report sets beside these
+                  previous:str|Path|None=None,
                  )->dict[str, Path]: # {"notebook": ..., "html": ...}
     "Execute the report notebook on a study folder and write it as a notebook and a static HTML page."
     import papermill as pm
@@ -313,9 +362,13 @@ def render_report(study:str|Path, # a study folder, or a study file (its folder 
     out = Path(out_dir or folder).resolve(); out.mkdir(parents=True, exist_ok=True)
     tmp = out/".report.tmp.ipynb"
     start = time.perf_counter()
-    pm.execute_notebook(str(report_template()), str(tmp), parameters={"study_dir": str(folder), "previous_dir": str(Path(previous).resolve()) if previous else ""}, kernel_name="python3",
+    # IPC, not TCP: the kernel prints no warning about plain-text ports
+    pm.execute_notebook(str(report_template()), str(tmp),
+                        parameters={"study_dir": str(folder),
+                                    "previous_dir": str(Path(previous).resolve()) if previous else ""},
+                                    kernel_name="python3",
                         progress_bar=False, cwd=str(folder), execution_timeout=timeout, report_mode=True,
-                        kernel_manager_class=ipc_kernel_manager())   # IPC, not TCP: the kernel prints no warning about plain-text ports
+                        kernel_manager_class=ipc_kernel_manager())
     (out/"report.ipynb").write_bytes(tmp.read_bytes()); tmp.unlink()
     atomic_write(out/"report.html", notebook_html(out/"report.ipynb"))
     return {"notebook": out/"report.ipynb", "html": out/"report.html", "seconds": time.perf_counter() - start}

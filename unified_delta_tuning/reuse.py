@@ -18,15 +18,18 @@ def finished_elsewhere(run_id:str, # a run id
                        runs_root:str|Path, # the folder holding the study folders
                        study_name:str, # this study (its own folder is not searched)
                       )->Path|None: # the run's folder in another study, or None
-    "A run with id `run_id` that another study under `runs_root` has finished (its `done.json` written; originals before copies)."
+    """A run with id `run_id` that another study under `runs_root` has finished (its `done.json` written; originals
+    before copies)."""
     found = [d for d in Path(runs_root).glob(f"*/{run_id}") if d.parent.name != study_name and (d/DONE).is_file()]
     return min(found, key=lambda d: ((d/REUSED).exists(), str(d)), default=None)
 
+# %% ../nbs/11a_reuse.ipynb #686b0a1e
 def reuse_run(src:Path, # a finished run's folder in another study
               dst:Path, # its folder in this study
              )->Path:
     "Copy a finished run into this study (hard links where the disk allows), with `reused.json` naming its origin."
-    tmp = dst.parent.parent/".reusing"/dst.parent.name/dst.name   # outside every study folder until complete (each name within NAME_MAX)
+    # outside every study folder until complete (each name within NAME_MAX)
+    tmp = dst.parent.parent/".reusing"/dst.parent.name/dst.name
     shutil.rmtree(tmp, ignore_errors=True)
     try: shutil.copytree(src, tmp, copy_function=os.link)
     except OSError: shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src, tmp)   # another disk: a real copy
@@ -40,6 +43,7 @@ def reuse_run(src:Path, # a finished run's folder in another study
         except OSError: break
     return dst
 
+# %% ../nbs/11a_reuse.ipynb #04e5b494
 def reuse_runs(runs:list[Run], # the runs about to be run
                root:str|Path, # this study's folder, `<runs_root>/<study name>`
                log=print, # where a line per reused run goes
@@ -53,10 +57,12 @@ def reuse_runs(runs:list[Run], # the runs about to be run
         log(f"  reused   {r.id} from {src.parent.name}/ (the same run: same task content, settings and dependencies)")
     return out
 
+# %% ../nbs/11a_reuse.ipynb #19b502cf
 def reuse_note(folder:str|Path, # a run's folder in a study, `<runs_root>/<study>/<run id>`
                state:str, # its state (`layout.run_state`)
               )->str:
-    "'from <folder>' for a run copied from another study; 'ready in <study>/' for one not done here that another study has finished; else ''."
+    """'from <folder>' for a run copied from another study; 'ready in <study>/' for one not done here that another study
+    has finished; else ''."""
     folder = Path(folder)
     if state == "done" and (folder/REUSED).is_file():
         try: return f"from {json.loads((folder/REUSED).read_text())['from']}"

@@ -13,17 +13,23 @@ from dataclasses import dataclass
 # %% ../nbs/00a_settings.ipynb #f41875de
 @dataclass(frozen=True)
 class MethodRecord:
-    "One method: its names, its sizes and every rule that differs by method, in one place (what `methods.Method` implements under `name`)."
+    """One method: its names, its sizes and every rule that differs by method, in one place (what `methods.Method`
+    implements under `name`)."""
     name: str # its key: in study files, run ids, spec hashes and `methods.METHOD_TABLE`
     title: str # its column title in the tables (the paper's)
     letter: str # its letter in the transfer tables (A→L)
     paper_sizes: dict # the sizes the paper uses on T5-v1.1-base (its size keys, in order); {} when it takes none
-    equal_size: str # how `deltas.equal_sizes` gives it the others' D: "rank" (D = unit · r), "two_sizes" (D = cm · m + cr · r, m and r solved for), "fixed" (the model sets its D: it keeps its own)
-    paper: bool = False # one of the paper's three delta methods (its sizes default to the paper's; the landscape's plane goes through them)
+    # how `deltas.equal_sizes` gives it the others' D: "rank" (D = unit · r), "two_sizes" (D = cm · m + cr · r, m and r
+    # solved for), "fixed" (the model sets its D: it keeps its own)
+    equal_size: str
+    # one of the paper's three delta methods (its sizes default to the paper's; the landscape's plane goes through them)
+    paper: bool = False
     batches: bool = True # K vectors can share one forward pass (θ [K, D])
     whole_model: bool = False # θ is every weight of the backbone: it joins a subspace only in the four-method setting
-    fastfood: bool = False # its subspace maps are always Fastfood (D too big for a dense matrix), so they have no rows to permute or replace
-    peft_type: str|None = None # PEFT's `peft_type` its vectors are exported as and imported from; None: the native format only
+    # its subspace maps are always Fastfood (D too big for a dense matrix), so they have no rows to permute or replace
+    fastfood: bool = False
+    # PEFT's `peft_type` its vectors are exported as and imported from; None: the native format only
+    peft_type: str|None = None
     how: str = "" # how its tensors act, for the readers of a native export
     about: str = "" # what θ holds, when it takes no sizes
 
@@ -40,30 +46,45 @@ class MethodRecord:
 # %% ../nbs/00a_settings.ipynb #b18a3178
 METHOD_RECORDS = {r.name: r for r in (
     MethodRecord("adapter", "Adapter", "A", {"r": 12}, "rank", paper=True,
-                 how="each <module>.adapter_A [d, r] and .adapter_B [r, d]: that module's output h becomes h + silu(h A) B (no biases)"),
+                 how="each <module>.adapter_A [d, r] and .adapter_B [r, d]: "
+                     "that module's output h becomes h + silu(h A) B (no biases)"),
     MethodRecord("lora", "LoRA", "L", {"r": 10, "alpha": 16}, "rank", paper=True, peft_type="LORA",
-                 how="each <module>.lora_A [in, r] and .lora_B [r, out]: that linear layer's output gains (x A B) * alpha / r"),
+                 how="each <module>.lora_A [in, r] and .lora_B [r, out]: "
+                     "that linear layer's output gains (x A B) * alpha / r"),
     MethodRecord("prefix", "Prefix", "P", {"m": 120, "r": 24}, "two_sizes", paper=True,
-                 how="per stack, <stack>.prefix_P [m, d], .prefix_W0 [r, d], .prefix_W2 [L*2*H*d_kv, r]: tanh(P W0^T) W2^T, viewed as "
-                     "[m, L, 2, H, d_kv], gives the m keys and values put in front of every self-attention of the stack (all positions attend to them)"),
-    MethodRecord("ia3", "(IA)³", "I", {}, "fixed", about="θ holds one scale per key, value and inner feed-forward unit of every layer",
-                 how="each <module>.ia3_l [n]: keys and values: that projection's output is multiplied by l; feed-forward: the input of its "
+                 how="per stack, <stack>.prefix_P [m, d], .prefix_W0 [r, d], .prefix_W2 [L*2*H*d_kv, r]: "
+                     "tanh(P W0^T) W2^T, viewed as "
+                     "[m, L, 2, H, d_kv], "
+                     "gives the m keys and values put in front of every self-attention of the stack (all "
+                     "positions attend to them)"),
+    MethodRecord("ia3", "(IA)³", "I", {}, "fixed",
+                 about="θ holds one scale per key, value and inner feed-forward unit of every layer",
+                 how="each <module>.ia3_l [n]: keys and values: that projection's output is multiplied by l; "
+                     "feed-forward: the input of its "
                      "output projection is multiplied by l (θ_init: ones)"),
     MethodRecord("finetune", "Fine-tuning", "F", {}, "fixed", batches=False, whole_model=True, fastfood=True,
                  about="θ holds every weight of the backbone",
-                 how="every weight of the backbone, named as its named_parameters() (tied weights once): load it with model.load_state_dict"),
+                 how="every weight of the backbone, named as its named_parameters() (tied weights once): "
+                     "load it with model.load_state_dict"),
 )} # every method, in table order
 
-METHODS = tuple(n for n, r in METHOD_RECORDS.items() if r.paper) # the paper's three delta methods (a study's default `methods`)
-DELTA_METHODS = tuple(n for n, r in METHOD_RECORDS.items() if not r.whole_model) # every delta method: the methods of the single- and multi-task subspaces
-ALL_METHODS = tuple(METHOD_RECORDS) # every method: the delta methods and full fine-tuning (`finetune`: every backbone weight in θ)
-PAPER_SIZES = {n: dict(r.paper_sizes) for n, r in METHOD_RECORDS.items() if r.size_keys} # the paper's sizes on T5-v1.1-base, of every method that takes sizes
-PEFT_METHODS = {r.peft_type: n for n, r in METHOD_RECORDS.items() if r.peft_type} # PEFT's type -> the method its adapters hold
+# the paper's three delta methods (a study's default `methods`)
+METHODS = tuple(n for n, r in METHOD_RECORDS.items() if r.paper)
+# every delta method: the methods of the single- and multi-task subspaces
+DELTA_METHODS = tuple(n for n, r in METHOD_RECORDS.items() if not r.whole_model)
+# every method: the delta methods and full fine-tuning (`finetune`: every backbone weight in θ)
+ALL_METHODS = tuple(METHOD_RECORDS)
+# the paper's sizes on T5-v1.1-base, of every method that takes sizes
+PAPER_SIZES = {n: dict(r.paper_sizes) for n, r in METHOD_RECORDS.items() if r.size_keys}
+# PEFT's type -> the method its adapters hold
+PEFT_METHODS = {r.peft_type: n for n, r in METHOD_RECORDS.items() if r.peft_type}
 
 # %% ../nbs/00a_settings.ipynb #79bbe990
 OPTIMIZERS = ("adafactor", "adamw")
-PRECISIONS = ("fp32", "bf16") # a backbone's forward passes: float32, or bf16 autocast (a study's `precision`, off by default)
+# a backbone's forward passes: float32, or bf16 autocast (a study's `precision`, off by default)
+PRECISIONS = ("fp32", "bf16")
 
+# %% ../nbs/00a_settings.ipynb #f49bd1ba
 @dataclass
 class TrainConfig:
     "The settings of one training run."
@@ -76,18 +97,25 @@ class TrainConfig:
     eval_batch_size: int = 64 # examples per forward pass at evaluation
     mode: str|None = None # T5 prediction mode ("rank"/"generate"); None: rank with a label set
     progress: bool = True # show a progress bar
-    micro_batches: int = 1 # run each training batch as this many micro-batches of similar length, each padded to its own longest: fewer padding tokens, the same loss up to float rounding
+    # run each training batch as this many micro-batches of similar length, each padded to its own longest: fewer
+    # padding tokens, the same loss up to float rounding
+    micro_batches: int = 1
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
         for k in ("lr", "batch_size", "steps", "eval_every"):
             if not getattr(self, k) > 0: raise ValueError(f"TrainConfig.{k} must be positive, got {getattr(self, k)!r}")
-        if not 1 <= self.micro_batches <= self.batch_size: raise ValueError(f"TrainConfig.micro_batches must be between 1 and batch_size ({self.batch_size}), got {self.micro_batches!r}")
+        if not 1 <= self.micro_batches <= self.batch_size:
+            raise ValueError(f"TrainConfig.micro_batches must be between 1 and batch_size ({self.batch_size}), "
+                             f"got {self.micro_batches!r}")
 
 # %% ../nbs/00a_settings.ipynb #76affe1c
 UP_KINDS = ("linear", "mlp") # up-projections: the authors' code, the paper's text
-WEIGHTINGS = ("authors", "dirichlet") # interpolation weights: the authors' stick-breaking draw, or uniform on the simplex
+# interpolation weights: the authors' stick-breaking draw, or uniform on the simplex
+WEIGHTINGS = ("authors", "dirichlet")
 RECONS = ("code", "paper") # reconstruction terms: the authors' code, the paper's text
 
+# %% ../nbs/00a_settings.ipynb #320538e0
 @dataclass
 class SubspaceConfig:
     "The stage-1 settings that are not training-loop settings."
@@ -99,32 +127,47 @@ class SubspaceConfig:
     group_size: int|None = None # examples sharing one (task, interpolation); None: the whole batch
     n_points: int = 3 # fixed interpolation points (centroid included) scored for model selection
     init_std: float = 0.02 # std of the N(0, std) initial projection weights
-    methods: tuple|None = None # methods to use, in interpolation order; None: every method with solutions, in ALL_METHODS order
-    fastfood_above: int|None = None # Fastfood projections also for specs with D above this (finetune always); None: dense for the delta methods
+    # methods to use, in interpolation order; None: every method with solutions, in ALL_METHODS order
+    methods: tuple|None = None
+    # Fastfood projections also for specs with D above this (finetune always); None: dense for the delta methods
+    fastfood_above: int|None = None
     def __post_init__(self):
         if self.up not in UP_KINDS: raise ValueError(f"unknown up-projection {self.up!r}; use one of {UP_KINDS}")
         if self.recon not in RECONS: raise ValueError(f"unknown reconstruction {self.recon!r}; use one of {RECONS}")
-        if self.weighting not in WEIGHTINGS: raise ValueError(f"unknown weighting {self.weighting!r}; use one of {WEIGHTINGS}")
-        if self.y < 1 or self.n_points < 1 or self.ra < 0: raise ValueError(f"need y ≥ 1, n_points ≥ 1 and ra ≥ 0, got y={self.y}, n_points={self.n_points}, ra={self.ra}")
-        if self.group_size is not None and self.group_size < 1: raise ValueError(f"group_size must be positive or None, got {self.group_size}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {self.weighting!r}; use one of {WEIGHTINGS}")
+        if self.y < 1 or self.n_points < 1 or self.ra < 0:
+            raise ValueError(f"need y ≥ 1, n_points ≥ 1 and ra ≥ 0, got y={self.y}, "
+                             f"n_points={self.n_points}, ra={self.ra}")
+        if self.group_size is not None and self.group_size < 1:
+            raise ValueError(f"group_size must be positive or None, got {self.group_size}")
 
 # %% ../nbs/00a_settings.ipynb #9e776450
-CLAIM_CONTROLS = ("random", "unrelated", "permuted", "random_code", "pca", "mean") # controls a claim may require the learned subspace to beat
+# controls a claim may require the learned subspace to beat
+CLAIM_CONTROLS = ("random", "unrelated", "permuted", "random_code", "pca", "mean")
 
+# %% ../nbs/00a_settings.ipynb #670d4f21
 @dataclass
 class ClaimRules:
     "How the report decides the paper's claims: the margins, declared in the study file (`[claims]`) before the runs."
-    non_inferiority: float = 0.5 # claims 1, 4: the learned gain's lower 95 % bound must reach this share of the θ_init → stage-0 gap
-    retention: float = 0.5 # claims 2, 4: transfer gain ÷ the target method's own stage-2 gain, lower bound at least this
+    # claims 1, 4: the learned gain's lower 95 % bound must reach this share of the θ_init → stage-0 gap
+    non_inferiority: float = 0.5
+    # claims 2, 4: transfer gain ÷ the target method's own stage-2 gain, lower bound at least this
+    retention: float = 0.5
     region: float = 0.5 # claim 3: share of the solutions' triangle good for every method
     min_seeds: int = 3 # fewer seeds than this: "not tested (k seeds)"
-    controls: tuple = ("random", "unrelated", "random_code") # controls the learned subspace must beat where a claim can have them (unrelated: single-task; random_code: transfer)
+    # controls the learned subspace must beat where a claim can have them (unrelated: single-task; random_code:
+    # transfer)
+    controls: tuple = ("random", "unrelated", "random_code")
     level: float = 0.95 # interval coverage
     def __post_init__(self):
         self.controls = tuple(self.controls)
         bad = [c for c in self.controls if c not in CLAIM_CONTROLS]
         if bad: raise ValueError(f"unknown claim controls {bad}; use some of {CLAIM_CONTROLS}")
         for k in ("non_inferiority", "retention", "region"):
-            if not 0 <= getattr(self, k) <= 1: raise ValueError(f"ClaimRules.{k} is a share between 0 and 1, got {getattr(self, k)!r}")
-        if not (isinstance(self.min_seeds, int) and self.min_seeds >= 2): raise ValueError(f"ClaimRules.min_seeds must be an integer ≥ 2 (an interval needs 2 seeds), got {self.min_seeds!r}")
+            if not 0 <= getattr(self, k) <= 1:
+                raise ValueError(f"ClaimRules.{k} is a share between 0 and 1, got {getattr(self, k)!r}")
+        if not (isinstance(self.min_seeds, int) and self.min_seeds >= 2):
+            raise ValueError("ClaimRules.min_seeds must be an integer ≥ 2 (an interval needs 2 seeds), "
+                             f"got {self.min_seeds!r}")
         if not 0.5 < self.level < 1: raise ValueError(f"ClaimRules.level must be between 0.5 and 1, got {self.level!r}")

@@ -19,50 +19,71 @@ from .metrics import METRICS, PAPER_TASK_METRICS
 
 # %% ../nbs/01c_tables.ipynb #da3ac99e
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")  # files `table_task` reads (a header line, one row per example)
-MAX_SOURCE_GB = 2.0  # the default bound on a task file's size, in GiB; the environment variable UDT_MAX_SOURCE_GB overrides it
+# the default bound on a task file's size, in GiB; the environment variable UDT_MAX_SOURCE_GB overrides it
+MAX_SOURCE_GB = 2.0
 
 def max_source_bytes()->int:
     "The most bytes a task file may hold: `$UDT_MAX_SOURCE_GB` GiB when it is set, else `MAX_SOURCE_GB`."
     raw = os.environ.get("UDT_MAX_SOURCE_GB", "").strip()
     try: gb = float(raw) if raw else MAX_SOURCE_GB
-    except ValueError: raise ValueError(f"UDT_MAX_SOURCE_GB={raw!r} is not a number of GiB; set it to one (e.g. 8) or unset it") from None
+    except ValueError:
+        raise ValueError(f"UDT_MAX_SOURCE_GB={raw!r} is not a number of GiB; "
+                         "set it to one (e.g. 8) or unset it") from None
     if not gb > 0: raise ValueError(f"UDT_MAX_SOURCE_GB={raw!r} must be a positive number of GiB")
     return int(gb * 2**30)
 
+# %% ../nbs/01c_tables.ipynb #64423997
 def _kind(mode:int)->str:
     "What a non-regular file is, in words."
     return ("a named pipe (FIFO): reading it would wait for a writer" if stat.S_ISFIFO(mode) else
-            "a character device: reading it may never end" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a character device: reading it may never end" if stat.S_ISCHR(mode) else "a block device"
+                if stat.S_ISBLK(mode) else
             "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file")
 
+# %% ../nbs/01c_tables.ipynb #edd5b3c6
 def check_source(path:str|Path, # a task file (or folder, where `folder` allows one)
                  folder:bool=False, # whether a folder is accepted (a saved dataset or a CrossFit folder)
-                 fix:str|None=None, # what to do about a path that is not a regular file; None: the advice for a task file
+                 # what to do about a path that is not a regular file; None: the advice for a task file
+                 fix:str|None=None,
                 )->os.stat_result: # its status, taken once
-    "Refuse, before any read, a path that does not exist, loops, is not a regular file (or folder) or is larger than `max_source_bytes()`."
+    """Refuse, before any read, a path that does not exist, loops, is not a regular file (or folder) or is larger than
+    `max_source_bytes()`."""
     path = Path(path)
     try: st = path.stat()   # follows links: the status of what would be read
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise ValueError(f"{path} is a symbolic link loop (its links point at each other, never at a file); point it at the file") from None
-        if path.is_symlink(): raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; fix the link") from None
-        if e.errno == errno.ENOENT: raise FileNotFoundError(f"{path} does not exist; give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved with `save_to_disk`.") from None
+            raise ValueError(f"{path} is a symbolic link loop (its links point at each other, never at a file); "
+                             "point it at the file") from None
+        if path.is_symlink():
+            raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, "
+                                    "which does not exist; fix the link") from None
+        if e.errno == errno.ENOENT:
+            raise FileNotFoundError(f"{path} does not exist; "
+                                    f"give a {'/'.join(TABLE_SUFFIXES)} file or a dataset folder saved "
+                                    "with `save_to_disk`.") from None
         raise
     if stat.S_ISDIR(st.st_mode) and folder: return st
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path} is {_kind(st.st_mode)}, not a regular file; " + (fix or f"copy the examples into a {'/'.join(TABLE_SUFFIXES)} file and point to it"))
+        fix = fix or f"copy the examples into a {'/'.join(TABLE_SUFFIXES)} file and point to it"
+        raise ValueError(f"{path} is {_kind(st.st_mode)}, not a regular file; " + fix)
     if st.st_size > (limit := max_source_bytes()):
-        raise ValueError(f"{path} is {st.st_size / 2**30:.2f} GiB, more than the {limit / 2**30:g} GiB a task file may be: take a sample of its "
-                         f"rows (e.g. `head -n 1000001 FILE > sample.csv`) or raise the bound with UDT_MAX_SOURCE_GB=<GiB>")
+        raise ValueError(f"{path} is {st.st_size / 2**30:.2f} GiB, "
+                         f"more than the {limit / 2**30:g} GiB a task file may be: take a sample of its "
+                         "rows (e.g. `head -n 1000001 FILE > sample.csv`) or raise the bound with "
+                         "UDT_MAX_SOURCE_GB=<GiB>")
     return st
 
+# %% ../nbs/01c_tables.ipynb #4aeb7402
 def read_source_bytes(path:str|Path, # a task file
                      )->bytes:
-    "The bytes of a task file, checked first (`check_source`) and read no further than the bound (a file that grows is refused too)."
+    """The bytes of a task file, checked first (`check_source`) and read no further than the bound (a file that grows is
+    refused too)."""
     check_source(path)
     limit = max_source_bytes()
     with open(path, "rb") as f: raw = f.read(limit + 1)
-    if len(raw) > limit: raise ValueError(f"{path} holds more than the {limit / 2**30:g} GiB a task file may be: take a sample of its rows or raise UDT_MAX_SOURCE_GB")
+    if len(raw) > limit:
+        raise ValueError(f"{path} holds more than the {limit / 2**30:g} GiB a task file may be: "
+                         "take a sample of its rows or raise UDT_MAX_SOURCE_GB")
     return raw
 
 # %% ../nbs/01c_tables.ipynb #3379f083
@@ -71,33 +92,42 @@ def _task_text(path:Path, # a task file
                fix:str, # what to do about a byte that does not decode
                empty:str, # what to do about an empty file
               )->str:
-    "The text of a task file; an undecodable byte or an empty file is a `ValueError` naming the file, the line and the fix."
+    """The text of a task file; an undecodable byte or an empty file is a `ValueError` naming the file, the line and the
+    fix."""
     raw = read_source_bytes(path)
     try: text = raw.decode(encoding)
     except UnicodeDecodeError as e:
         line, col = raw.count(b"\n", 0, e.start) + 1, e.start - raw.rfind(b"\n", 0, e.start)
-        raise ValueError(f"{path}:{line}: byte 0x{raw[e.start]:02x} (column {col}) is not valid {encoding}: {fix}") from None
+        raise ValueError(f"{path}:{line}: byte 0x{raw[e.start]:02x} (column {col}) is not "
+                         f"valid {encoding}: {fix}") from None
     if not text.strip(): raise ValueError(f"{path} is empty: {empty}")
     return text
 
-SET_METRIC_HINT = (f"give it one of {list(METRICS)}: `metric = ...` in the study's [tasks.NAME], `--metric` for `udt stage0`, "
+SET_METRIC_HINT = (f"give it one of {list(METRICS)}: `metric = ...` in the study's [tasks.NAME], "
+                   "`--metric` for `udt stage0`, "
                "or metric= in Python")
-_CROSSFIT_UTF8 = ("CrossFit task files are read as UTF-8 and a CrossFit folder has no encoding setting, so re-save the file as UTF-8 "
+_CROSSFIT_UTF8 = ("CrossFit task files are read as UTF-8 and a CrossFit folder has no encoding setting, "
+                  "so re-save the file as UTF-8 "
                   "(e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8 && mv FILE.utf8 FILE`)")
 
+# %% ../nbs/01c_tables.ipynb #751ae082
 def read_crossfit_split(path:str|Path, # a CrossFit `{task}_{split}.tsv` file
                        )->list[Example]:
     "Parse one CrossFit split: `input<TAB>answer[<TAB>answer...]` per line (UTF-8; an empty file is an error)."
     xs = []
-    text = _task_text(path, "utf-8", _CROSSFIT_UTF8, "a CrossFit split holds one `input<TAB>answer` line per example; restore or fill in the file")
+    text = _task_text(path, "utf-8", _CROSSFIT_UTF8,
+                      "a CrossFit split holds one `input<TAB>answer` line per example; restore or fill in the file")
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         text, *answers = line.strip().split("\t")
         if not answers: raise ValueError(f"{path}:{i}: expected `input<TAB>answer`, found no tab-separated answer.")
-        if not all(answers): raise ValueError(f"{path}:{i}: answer {answers.index('') + 1} is empty; remove the stray tab or fill in the answer.")
+        if not all(answers):
+            raise ValueError(f"{path}:{i}: answer {answers.index('') + 1} is empty; "
+                             "remove the stray tab or fill in the answer.")
         xs.append(Example(text, tuple(answers)))
     return xs
 
+# %% ../nbs/01c_tables.ipynb #c850b5d5
 def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_dev.tsv` and `{name}_test.tsv`
                   name:str|None=None, # the task name; defaults to the folder's name
                   metric:str|None=None, # one of `metrics.METRICS`; defaults to the authors' metric for `name`
@@ -107,7 +137,8 @@ def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_
     "One task folder of the authors' CrossFit data as a `Task`, with its own splits."
     folder = Path(folder); name = name or folder.name
     files = {s: folder/f"{name}_{s}.tsv" for s in SPLITS}
-    missing = [f.name for f in files.values() if not os.path.lexists(f)]   # a pipe or a loop is read (and refused) as such
+    # a pipe or a loop is read (and refused) as such
+    missing = [f.name for f in files.values() if not os.path.lexists(f)]
     if missing: raise FileNotFoundError(f"{folder} lacks {missing}; a CrossFit task folder holds "
                                         f"{name}_train.tsv, {name}_dev.tsv and {name}_test.tsv.")
     metric = metric or PAPER_TASK_METRICS.get(name)
@@ -117,20 +148,26 @@ def crossfit_task(folder:str|Path, # folder holding `{name}_train.tsv`, `{name}_
         answers = [x.answers for xs in splits.values() for x in xs]
         single = {a[0] for a in answers} if all(len(a) == 1 for a in answers) else set()
         if len(single) == 1:   # the rule `Task` applies to every source: a classification task has at least two classes
-            raise ValueError(f"{folder}: every example of {name!r} has the answer {next(iter(single))!r}; a classification task needs at "
+            raise ValueError(f"{folder}: every example of {name!r} has the answer {next(iter(single))!r}; "
+                             "a classification task needs at "
                              f"least two classes: add examples of the others, or fix the files")
         labels = sorted(single) if 2 <= len(single) <= max_labels else None
     return Task(name, splits["train"], splits["dev"], splits["test"], labels, metric, f"CrossFit folder {folder}",
                 load={"rows": sum(map(len, splits.values()))})
 
+# %% ../nbs/01c_tables.ipynb #728d8dec
 def check_task_folder(folder:str|Path, # a CrossFit task folder
                       name:str|None=None, # the task name; defaults to the folder's name
                      )->list[str]: # one line per problem (file, line, what to do); empty when every split file reads
-    "Read every split file of a CrossFit folder as `crossfit_task` would: missing, undecodable, empty or malformed files, one line each."
+    """Read every split file of a CrossFit folder as `crossfit_task` would: missing, undecodable, empty or malformed
+    files, one line each."""
     folder = Path(folder); name = name or folder.name; out = []
     for s in SPLITS:
         f = folder/f"{name}_{s}.tsv"
-        if not os.path.lexists(f): out.append(f"{f} is missing; a CrossFit task folder holds {name}_train.tsv, {name}_dev.tsv and {name}_test.tsv"); continue
+        if not os.path.lexists(f):
+            out.append(f"{f} is missing; a CrossFit task folder holds {name}_train.tsv, "
+                       f"{name}_dev.tsv and {name}_test.tsv")
+            continue
         try: read_crossfit_split(f)
         except (ValueError, TypeError, OSError) as e: out.append(str(e))
     return out
@@ -138,50 +175,75 @@ def check_task_folder(folder:str|Path, # a CrossFit task folder
 # %% ../nbs/01c_tables.ipynb #43f5f018
 SPLIT_NAMES = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
 
+# %% ../nbs/01c_tables.ipynb #affd4e9a
 def _read_table_file(path:Path, encoding:str)->pd.DataFrame:
-    "A CSV, TSV or JSON(L) file as a frame; an undecodable byte, an empty file or one without rows is an error naming the file."
+    """A CSV, TSV or JSON(L) file as a frame; an undecodable byte, an empty file or one without rows is an error naming
+    the file."""
     import io
-    text = _task_text(path, encoding, f"set the file's encoding (`encoding = \"latin-1\"` in the study's [tasks.NAME], `--encoding` "
+    text = _task_text(path, encoding,
+                      f"set the file's encoding (`encoding = \"latin-1\"` in the study's [tasks.NAME], `--encoding` "
                       f"for `udt stage0`, encoding= in Python; it is now {encoding!r}) or re-save the file as UTF-8",
                       "give it a header line and one row per example")
     try:
         if path.suffix in (".csv", ".tsv"):   # only an empty cell is missing: a text "NA" or "null" stays a text
-            df = pd.read_csv(io.StringIO(text), sep="," if path.suffix == ".csv" else "\t", keep_default_na=False, na_values=[""])
+            df = pd.read_csv(io.StringIO(text), sep="," if path.suffix == ".csv" else "\t",
+                             keep_default_na=False, na_values=[""])
         else: df = pd.read_json(io.StringIO(text), lines=path.suffix == ".jsonl")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise ValueError(f"{path} cannot be parsed as {path.suffix[1:].upper()} ({str(e).strip()}); fix the file") from None
-    if df.empty: raise ValueError(f"{path} has no rows{' (only a header)' if len(df.columns) else ''}: give it one row per example")
+        raise ValueError(f"{path} cannot be parsed as {path.suffix[1:].upper()} "
+                         f"({str(e).strip()}); fix the file") from None
+    if df.empty:
+        raise ValueError(f"{path} has no rows{' (only a header)' if len(df.columns) else ''}: "
+                         "give it one row per example")
     return df
 
+# %% ../nbs/01c_tables.ipynb #44095143
 def _read_source(path:Path, encoding:str):
     "A table file as a frame, or a `save_to_disk` folder as a dataset."
     if stat.S_ISDIR(check_source(path, folder=True).st_mode):
         from datasets import load_from_disk
         try: return load_from_disk(str(path))
-        except FileNotFoundError: raise ValueError(f"{path} is a folder, but neither a CrossFit task folder ({path.name}_train.tsv, ...) nor a "
-                                                   "dataset saved with `save_to_disk`; point to the file or folder that holds the examples") from None
+        except FileNotFoundError:
+            raise ValueError(f"{path} is a folder, "
+                             f"but neither a CrossFit task folder ({path.name}_train.tsv, ...) nor a "
+                                                   "dataset saved with `save_to_disk`; "
+                                                   "point to the file or folder that holds the examples") from None
     if path.suffix in TABLE_SUFFIXES: return _read_table_file(path, encoding)
-    raise ValueError(f"Cannot read {path.name}: use a {', '.join(TABLE_SUFFIXES)} file, or a dataset folder saved with `save_to_disk`.")
+    raise ValueError(f"Cannot read {path.name}: use a {', '.join(TABLE_SUFFIXES)} file, "
+                     "or a dataset folder saved with `save_to_disk`.")
 
+# %% ../nbs/01c_tables.ipynb #2eeb2ee9
 def _by_split_column(df:pd.DataFrame, col:str, name:str)->dict[str, pd.DataFrame]:
     "The rows of each split, named by a column (train, dev or validation, test)."
-    if col not in df.columns: raise ValueError(f"{name}: no split column {col!r}; its columns are {list(df.columns)}. Set split_col to the column naming each row's split, or leave it out.")
+    if col not in df.columns:
+        raise ValueError(f"{name}: no split column {col!r}; "
+                         f"its columns are {list(df.columns)}. Set split_col to the column naming each row's "
+                         "split, or leave it out.")
     values = df[col].astype(str).str.strip()
     bad = sorted(set(values) - set(SPLIT_NAMES))
-    if bad: raise ValueError(f"{name}: the split column {col!r} holds {bad[:5]}; each row's split must be train, dev (or validation) or test")
+    if bad:
+        raise ValueError(f"{name}: the split column {col!r} holds {bad[:5]}; each row's split must be train, "
+                         "dev (or validation) or test")
     split = values.map(SPLIT_NAMES)
     return {s: df[split == s] for s in SPLITS if (split == s).any()}
 
-def _table_frames(data, encoding:str="utf-8", split_col:str|None=None, name:str="table")->tuple[dict[str, pd.DataFrame], dict]:
+# %% ../nbs/01c_tables.ipynb #bd583280
+def _table_frames(data, encoding:str="utf-8",
+                  split_col:str|None=None, name:str="table")->tuple[dict[str, pd.DataFrame], dict]:
     "Frames by split name (`all` when the source has no splits), and the `datasets` features of each split."
     if isinstance(data, (str, Path)): data = _read_source(Path(data), encoding)
     if isinstance(data, pd.DataFrame): data = {"all": data}
     if hasattr(data, "to_pandas"): data = {"all": data}  # a single datasets.Dataset
-    if not hasattr(data, "items"): raise TypeError(f"table_task reads a path, a frame, a datasets.Dataset, a DatasetDict or {{split: file}}, not {type(data).__name__}.")
-    data = {SPLIT_NAMES.get(k, k): _read_source(Path(v), encoding) if isinstance(v, (str, Path)) else v for k, v in data.items()}
+    if not hasattr(data, "items"):
+        raise TypeError(f"table_task reads a path, a frame, a datasets.Dataset, a DatasetDict or {{split: file}}, "
+                        f"not {type(data).__name__}.")
+    data = {SPLIT_NAMES.get(k, k): _read_source(Path(v), encoding) if isinstance(v, (str, Path))
+            else v for k, v in data.items()}
     frames = {k: v if isinstance(v, pd.DataFrame) else v.to_pandas() for k, v in data.items()}
     if split_col is not None:
-        if list(frames) != ["all"]: raise ValueError(f"{name}: split_col={split_col!r} splits one table, but the source already has splits {list(frames)}; drop one of them")
+        if list(frames) != ["all"]:
+            raise ValueError(f"{name}: split_col={split_col!r} splits one table, "
+                             f"but the source already has splits {list(frames)}; drop one of them")
         frames = _by_split_column(frames["all"], split_col, name)
     return frames, {k: v.features for k, v in data.items() if hasattr(v, "features")}
 
@@ -190,7 +252,8 @@ def _answers(value, names:Sequence[str]|None)->tuple[str, ...]:
     "A label cell as gold answers: ints through `names`, lists as several answers."
     if isinstance(value, (list, tuple, np.ndarray)): return tuple(a for v in value for a in _answers(v, names))
     if isinstance(value, (int, np.integer)) and names is not None:
-        if not 0 <= value < len(names): raise ValueError(f"Label id {value} is outside the {len(names)} label names {list(names)[:10]}.")
+        if not 0 <= value < len(names):
+            raise ValueError(f"Label id {value} is outside the {len(names)} label names {list(names)[:10]}.")
         return (names[value],)
     return (str(value).strip(),)
 
@@ -200,44 +263,61 @@ def _filled(value)->bool:
     if value is None or (isinstance(value, float) and np.isnan(value)): return False
     return bool(str(value).strip())
 
+# %% ../nbs/01c_tables.ipynb #3f3c595a
 def _verbalised(answers:tuple[str, ...], verbalise:dict|None, name:str)->tuple[str, ...]:
     "Answers through the label words of `verbalise` (raw label -> word); unmapped labels are an error."
     if verbalise is None: return answers
     missing = [a for a in answers if a not in verbalise]
-    if missing: raise ValueError(f"{name}: label {missing[0]!r} has no word in labels {verbalise}; add `{missing[0]!r} = \"word\"` or fix the data")
+    if missing:
+        raise ValueError(f"{name}: label {missing[0]!r} has no word in labels {verbalise}; "
+                         f"add `{missing[0]!r} = \"word\"` or fix the data")
     return tuple(verbalise[a] for a in answers)
 
 # %% ../nbs/01c_tables.ipynb #eafdc16a
-MIN_PER_CLASS = 3  # a classification table with more than 10 classes needs at least this many examples per class on average
+# a classification table with more than 10 classes needs at least this many examples per class on average
+MIN_PER_CLASS = 3
 
 def _number(s:str)->float|None:
     try: return float(s)
     except ValueError: return None
 
+# %% ../nbs/01c_tables.ipynb #57ce44f4
 def check_classes(name:str, # the task's name
                   label_col:str, # the column the labels come from
                   train:Sequence[Example], dev:Sequence[Example], test:Sequence[Example], # the splits
                   labels:Sequence[str], # the label set
                  ):
-    "Refuse a label column that cannot be a classification task (missing-value words, a continuous score, more classes than `MIN_PER_CLASS` per class allows); warn of classes without a training example."
+    """Refuse a label column that cannot be a classification task (missing-value words, a continuous score, more classes
+    than `MIN_PER_CLASS` per class allows); warn of classes without a training example."""
     xs = [*train, *dev, *test]; golds = Counter(x.answers[0] for x in xs)
     nan = {l: n for l, n in golds.items() if l.lower() in ("nan", "none", "null", "n/a", "na")}
-    if nan: raise ValueError(f"{name}: the label column {label_col!r} holds {sum(nan.values())} missing-value label(s) {sorted(nan)}, which would become a "
-                             f"class: leave those cells empty (empty rows are dropped and counted), give them their label, or map the word with `labels`")
+    if nan:
+        raise ValueError(f"{name}: the label column {label_col!r} holds {sum(nan.values())} missing-value label(s) "
+                         f"{sorted(nan)}, which would become a "
+                             "class: leave those cells empty (empty rows are dropped and counted), "
+                             "give them their label, or map the word with `labels`")
     nums = [v for l in labels if (v := _number(l)) is not None]
     if len(nums) == len(labels) and len(labels) > 10 and any(not float(v).is_integer() for v in nums):
-        raise ValueError(f"{name}: the label column {label_col!r} holds {len(labels)} distinct numbers such as {', '.join(labels[:3])}: a continuous score, "
-                         f"not classes; bin it into a few classes first (e.g. score < 0.5 -> negative), or set classification = false for free-text answers")
-    if len(labels) > 10 and len(labels) * MIN_PER_CLASS > len(xs):   # a few classes in a few rows is a small task, not a wrong one
-        raise ValueError(f"{name}: the label column {label_col!r} has {len(labels):,} classes in {len(xs):,} examples, fewer than {MIN_PER_CLASS} examples "
-                         f"per class: not a classification task to learn; merge classes, use another label column, or set classification = false "
+        raise ValueError(f"{name}: the label column {label_col!r} holds {len(labels)} distinct numbers such as "
+                         f"{', '.join(labels[:3])}: a continuous score, "
+                         "not classes; bin it into a few classes first (e.g. score < 0.5 -> negative), "
+                         "or set classification = false for free-text answers")
+    # a few classes in a few rows is a small task, not a wrong one
+    if len(labels) > 10 and len(labels) * MIN_PER_CLASS > len(xs):
+        raise ValueError(f"{name}: the label column {label_col!r} has {len(labels):,} classes in {len(xs):,} "
+                         f"examples, fewer than {MIN_PER_CLASS} examples "
+                         "per class: not a classification task to learn; merge classes, use another label column, "
+                         "or set classification = false "
                          f"(`classification = false` in the study's [tasks.NAME]) for free-text answers")
     absent = sorted(set(labels) - {x.answers[0] for x in train})
-    if absent: warnings.warn(f"{name}: {len(absent)} of the {len(labels)} classes of {label_col!r} have no training example ({', '.join(absent[:5])}"
-                             f"{', ...' if len(absent) > 5 else ''}): the model cannot learn them; give them training rows or drop them", stacklevel=2)
+    if absent:
+        warnings.warn(f"{name}: {len(absent)} of the {len(labels)} classes of {label_col!r} have no training example "
+                      f"({', '.join(absent[:5])}"
+                             f"{', ...' if len(absent) > 5 else ''}): the model cannot learn them; "
+                             "give them training rows or drop them", stacklevel=2)
 
 # %% ../nbs/01c_tables.ipynb #312fed18
-def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file}, frame, `datasets.Dataset` or `DatasetDict`
+def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file}, frame, `Dataset` or `DatasetDict`
                text_col:str="text", # column holding the input text
                label_col:str="label", # column holding the label or answer (or a list of answers)
                name:str|None=None, # task name; defaults to the file or folder name
@@ -247,26 +327,35 @@ def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file
                sizes:tuple[int|None, int|None]|None=None, # (dev size, test size) when the split is made here
                classification:bool=True, # False keeps answers as free text (no label set)
                encoding:str="utf-8", # encoding of a CSV/TSV/JSON(L) file, e.g. "latin-1"
-               verbalise:dict|None=None, # raw label -> label word, e.g. {"0": "negative", "1": "positive"}; None: the label strings
-               split_col:str|None=None, # a column naming each row's split (train, dev or validation, test); None: the source's splits
+               # raw label -> label word, e.g. {"0": "negative", "1": "positive"}; None: the label strings
+               verbalise:dict|None=None,
+               # a column naming each row's split (train, dev or validation, test); None: the source's splits
+               split_col:str|None=None,
               )->Task:
-    "A CSV, TSV, JSON or Hugging Face dataset as a `Task`, keeping its splits where it has them; empty rows are dropped and counted."
+    """A CSV, TSV, JSON or Hugging Face dataset as a `Task`, keeping its splits where it has them; empty rows are
+    dropped and counted."""
     name = name or (Path(data).stem if isinstance(data, (str, Path)) else "table")
     frames, features = _table_frames(data, encoding, split_col, name)
     class_names = next((f[label_col].names for f in features.values() if hasattr(f.get(label_col), "names")), None)
     names, splits, rows, empty = (labels if labels is not None else class_names), {}, 0, 0
     for split, df in frames.items():
         missing = [c for c in (text_col, label_col) if c not in df.columns]
-        if missing: raise ValueError(f"{name}: no column(s) {missing} in the {split} split; its columns are {list(df.columns)}. "
-                                     f"Set text_col and label_col (text_col=/label_col= here, `text_col`/`label_col` in a study's "
+        if missing:
+            raise ValueError(f"{name}: no column(s) {missing} in the {split} split; "
+                             f"its columns are {list(df.columns)}. "
+                                     "Set text_col and label_col (text_col=/label_col= here, "
+                                     "`text_col`/`label_col` in a study's "
                                      f"[tasks.NAME], `--text-col`/`--label-col` for `udt stage0`).")
         keep = [_filled(t) and _filled(v) for t, v in zip(df[text_col], df[label_col])]
         rows, empty = rows + len(df), empty + keep.count(False)
         splits[split] = [Example(str(t).strip(), _verbalised(_answers(v, names), verbalise, name))
                          for t, v, k in zip(df[text_col], df[label_col], keep) if k]
-    if not any(splits.values()): raise ValueError(f"{name}: all {rows} rows have an empty text or label; check text_col={text_col!r} and label_col={label_col!r}")
+    if not any(splits.values()):
+        raise ValueError(f"{name}: all {rows} rows have an empty text or label; "
+                         f"check text_col={text_col!r} and label_col={label_col!r}")
     if classification and labels is None:
-        labels = list(dict.fromkeys(verbalise.values())) if verbalise else class_names or sorted({x.answers[0] for xs in splits.values() for x in xs})
+        seen = sorted({x.answers[0] for xs in splits.values() for x in xs})
+        labels = list(dict.fromkeys(verbalise.values())) if verbalise else class_names or seen
     labels = list(labels) if classification else None
     load = {"rows": rows, "empty": empty}
     if set(SPLITS) <= set(splits): train, dev, test = (splits[s] for s in SPLITS)
@@ -274,9 +363,11 @@ def table_task(data, # CSV/TSV/JSON(L) path, `save_to_disk` folder, {split: file
         xs = splits["train"] if {"train", "test"} <= set(splits) else [x for xs in splits.values() for x in xs]
         kept = dedupe_examples(xs); load.update(dedupe_report(xs, kept))
         if {"train", "test"} <= set(splits):   # dev is carved from train
-            (train, dev, _), test = split_examples(kept, (default_split_sizes(len(kept))[0], 0), seed, classification), splits["test"]
+            train, dev, _ = split_examples(kept, (default_split_sizes(len(kept))[0], 0), seed, classification)
+            test = splits["test"]
         else: train, dev, test = split_examples(kept, sizes, seed, classification)
-    source = str(data) if isinstance(data, (str, Path)) else ", ".join(f"{k}: {v}" for k, v in data.items()) if isinstance(data, dict) and all(
-        isinstance(v, (str, Path)) for v in data.values()) else f"in-memory {type(data).__name__}"
+    files = isinstance(data, dict) and all(isinstance(v, (str, Path)) for v in data.values())
+    source = (str(data) if isinstance(data, (str, Path)) else ", ".join(f"{k}: {v}" for k, v in data.items()) if files
+              else f"in-memory {type(data).__name__}")
     if classification: check_classes(name, label_col, train, dev, test, labels)
     return Task(name, train, dev, test, labels, metric, source, load=load)

@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 import pandas as pd
-from .examples import SPLITS, Example, Task, cap_examples, dedupe_examples, dedupe_report, split_examples
+from .examples import (SPLITS, Example, Task, cap_examples, dedupe_examples, dedupe_report,
+                                           split_examples)
 from .hub import cached_snapshot, datasets_cache_dir
 from .metrics import METRICS, score
 from .offline import OFFLINE_TASKS, package_data_path
@@ -32,12 +33,14 @@ def _offline_splits(name:str, seed:int)->tuple[tuple[tuple[Example, ...], ...], 
     kept = dedupe_examples(xs)
     return tuple(map(tuple, split_examples(kept, seed=seed))), {"rows": len(xs), **dedupe_report(xs, kept)}
 
-def load_task(name:str, # an offline task (see `OFFLINE_TASKS`), the path of a CrossFit task folder, or the name of a declared task
+# %% ../nbs/01_tasks.ipynb #080adb56
+def load_task(name:str, # an offline task (`OFFLINE_TASKS`), a CrossFit task folder's path or a declared task's name
               seed:int=42, # split seed: keep it fixed across the runs of a study
               max_train:int|None=None, # keep at most this many training examples (stratified, nested); None keeps all
               max_dev:int|None=None, # keep at most this many dev examples
               max_test:int|None=None, # keep at most this many test examples
-              spec:dict|None=None, # a declared task: where it is and how to read it (`spec_task`); None for offline tasks and CrossFit folders
+              # a declared task: where it is and how to read it (`spec_task`); None: an offline task or CrossFit folder
+              spec:dict|None=None,
              )->Task:
     "An offline task, a CrossFit folder or a declared task as a `Task`, split reproducibly and optionally capped."
     if spec is not None: task = spec_task(name, spec, seed)
@@ -47,36 +50,48 @@ def load_task(name:str, # an offline task (see `OFFLINE_TASKS`), the path of a C
         task = Task(name, list(train), list(dev), list(test), list(o.labels), o.metric, o.source, load=dict(load))
     elif Path(name).is_dir(): task = crossfit_task(name)
     else:
-        raise UnknownTaskError(f"Unknown task {name!r}: offline tasks are {', '.join(OFFLINE_TASKS)}. For the authors' data "
-                               f"pass the path of a CrossFit task folder (holding {{task}}_train.tsv, _dev.tsv, _test.tsv); "
-                               f"for a CSV, TSV, JSON or saved dataset pass spec= (`spec_task`), declare it in a study's "
+        raise UnknownTaskError(f"Unknown task {name!r}: "
+                               f"offline tasks are {', '.join(OFFLINE_TASKS)}. For the authors' data "
+                               f"pass the path of a CrossFit task folder (holding {{task}}_train.tsv, "
+                               "_dev.tsv, _test.tsv); "
+                               "for a CSV, TSV, JSON or saved dataset pass spec= (`spec_task`), "
+                               "declare it in a study's "
                                f"[tasks.NAME], or use `table_task`.")
     for s, n in zip(SPLITS, (max_train, max_dev, max_test)): setattr(task, s, cap_examples(task.split(s), n, seed))
     return task
 
 # %% ../nbs/01_tasks.ipynb #5756177e
-TASK_SPEC_KEYS = ("source", "text_col", "label_col", "metric", "labels", "encoding", "split_col", "split_seed", "dev_size", "test_size",
-                  "classification", "dataset", "config", "split")  # the settings of a declared task (a study's [tasks.<name>], `udt stage0 --task FILE`)
+# the settings of a declared task (a study's [tasks.<name>], `udt stage0 --task FILE`)
+TASK_SPEC_KEYS = ("source", "text_col", "label_col", "metric", "labels", "encoding", "split_col", "split_seed",
+                  "dev_size", "test_size",
+                  "classification", "dataset", "config", "split")
 
 def is_crossfit_folder(path:str|Path, # a folder
                       )->bool:
     "Whether `path` is a CrossFit task folder: it holds `{folder name}_train.tsv`."
     path = Path(path)
-    return path.is_dir() and os.path.lexists(path/f"{path.name}_train.tsv")   # a train file that is a pipe is refused when read, not taken for a table
+    # a train file that is a pipe is refused when read, not taken for a table
+    return path.is_dir() and os.path.lexists(path/f"{path.name}_train.tsv")
 
+# %% ../nbs/01_tasks.ipynb #d89b3761
 def spec_task(name:str, # the task's name
               spec:dict, # its settings (`TASK_SPEC_KEYS`); `source` is required
               seed:int=42, # split seed, unless the spec sets `split_seed`
              )->Task:
     "A declared task: a table file, a saved dataset, split files or a CrossFit folder, read as its spec says."
     unknown = [k for k in spec if k not in TASK_SPEC_KEYS]
-    if unknown: raise ValueError(f"task {name!r}: unknown setting(s) {unknown}; the settings of a task are {', '.join(TASK_SPEC_KEYS)}")
+    if unknown:
+        raise ValueError(f"task {name!r}: unknown setting(s) {unknown}; "
+                         f"the settings of a task are {', '.join(TASK_SPEC_KEYS)}")
     if spec.get("source") in (None, "", {}) and not spec.get("dataset"):
-        raise ValueError(f"task {name!r} needs a `source`: a {'/'.join(TABLE_SUFFIXES)} file, a `save_to_disk` folder, a CrossFit task folder, "
-                         f"or {{train = FILE, test = FILE}}; or a `dataset`: the org/name of a dataset in the local Hugging Face cache")
+        raise ValueError(f"task {name!r} needs a `source`: a {'/'.join(TABLE_SUFFIXES)} file, "
+                         "a `save_to_disk` folder, a CrossFit task folder, "
+                         f"or {{train = FILE, test = FILE}}; or a `dataset`: "
+                         "the org/name of a dataset in the local Hugging Face cache")
     if spec.get("source") not in (None, "", {}) and spec.get("dataset"):
         raise ValueError(f"task {name!r} has both a `source` and a `dataset`; keep the one the examples come from")
-    if spec.get("metric") is not None and spec["metric"] not in METRICS: raise ValueError(f"task {name!r}: unknown metric {spec['metric']!r}; {SET_METRIC_HINT}")
+    if spec.get("metric") is not None and spec["metric"] not in METRICS:
+        raise ValueError(f"task {name!r}: unknown metric {spec['metric']!r}; {SET_METRIC_HINT}")
     src, labels = spec.get("source"), spec.get("labels")
     if spec.get("dataset"): src = hub_dataset(spec["dataset"], spec.get("config"), spec.get("split"))
     words = list(labels) if isinstance(labels, (list, tuple)) else None
@@ -86,73 +101,92 @@ def spec_task(name:str, # the task's name
         return task
     sizes = (spec.get("dev_size"), spec.get("test_size"))
     task = table_task(src, spec.get("text_col", "text"), spec.get("label_col", "label"), name=name, labels=words,
-                      metric=spec.get("metric") or "ACC", seed=spec.get("split_seed", seed), sizes=None if sizes == (None, None) else sizes,
+                      metric=spec.get("metric") or "ACC", seed=spec.get("split_seed", seed),
+                      sizes=None if sizes == (None, None) else sizes,
                       classification=spec.get("classification", True), encoding=spec.get("encoding", "utf-8"),
-                      verbalise={str(k): v for k, v in labels.items()} if isinstance(labels, dict) else None, split_col=spec.get("split_col"))
+                      verbalise={str(k): v for k, v in labels.items()} if isinstance(labels, dict) else None,
+                      split_col=spec.get("split_col"))
     if spec.get("dataset"):
         rev = cached_snapshot(spec["dataset"], "dataset").name
-        task.source = f"{spec['dataset']}{'/' + spec['config'] if spec.get('config') else ''} (Hugging Face cache, revision {rev[:12]})"
+        config = '/' + spec['config'] if spec.get('config') else ''
+        task.source = f"{spec['dataset']}{config} (Hugging Face cache, revision {rev[:12]})"
     return task
 
 # %% ../nbs/01_tasks.ipynb #177f85e9
 def hub_dataset(name:str, # "org/name" of a dataset in the local Hugging Face cache
                 config:str|None=None, # its configuration, where it has several
-                split:dict|None=None, # {"train"|"dev"|"test": the dataset's split}, e.g. {"dev": "validation"}, a split may be sliced ("train[:80%]"); None: its train, validation/dev and test
+                # {"train"|"dev"|"test": the dataset's split}, e.g. {"dev": "validation"}, a split may be sliced
+                # ("train[:80%]"); None: its train, validation/dev and test
+                split:dict|None=None,
                )->dict: # {"train"|"dev"|"test": `datasets.Dataset`}
-    "A dataset of the local Hugging Face cache by name, read by `datasets.load_dataset` from its cached snapshot, as {split: Dataset}."
+    """A dataset of the local Hugging Face cache by name, read by `datasets.load_dataset` from its cached snapshot, as
+    {split: Dataset}."""
     folder = cached_snapshot(name, "dataset")
     import datasets
     datasets.disable_progress_bars()   # no "Generating train split" bars in notebooks and logs
     def load(split=None):
         try: return datasets.load_dataset(str(folder), config, split=split, cache_dir=str(datasets_cache_dir()))
-        except ValueError as e: raise ValueError(f"dataset {name!r}: {e}; set `config` and `split` in the study's [tasks.NAME]") from None
+        except ValueError as e:
+            raise ValueError(f"dataset {name!r}: {e}; set `config` and `split` in the study's [tasks.NAME]") from None
     if split is None:
         found = {SPLIT_NAMES[k]: v for k, v in load().items() if k in SPLIT_NAMES}
-        if not found: raise ValueError(f"dataset {name!r} has no split named train, validation, dev or test; map its splits with "
+        if not found:
+            raise ValueError(f"dataset {name!r} has no split named train, validation, dev or test; map its splits with "
                                        f"split = {{train = \"...\", test = \"...\"}} in the study's [tasks.NAME]")
         return found
     bad = [k for k in split if k not in SPLITS]
-    if bad: raise ValueError(f"dataset {name!r}: split maps {bad} but this project's splits are {list(SPLITS)}: split = {{train = \"train\", dev = \"validation\", test = \"test\"}}")
+    if bad:
+        raise ValueError(f"dataset {name!r}: split maps {bad} but this project's splits are {list(SPLITS)}: "
+                         f"split = {{train = \"train\", dev = \"validation\", test = \"test\"}}")
     return {ours: load(theirs) for ours, theirs in split.items()}
 
 # %% ../nbs/01_tasks.ipynb #1f121cbf
 def majority_answer(task:Task, # a task
                    )->str:
-    "The most frequent first gold answer of the training split (ties: the one met first): the majority-class baseline's answer."
+    """The most frequent first gold answer of the training split (ties: the one met first): the majority-class
+    baseline's answer."""
     return Counter(x.answers[0] for x in task.train).most_common(1)[0][0]
 
 def _label_counts(t:Task)->str:
     counts = list(t.label_counts().items()) if t.labels else []
     return ", ".join(f"{l} {n}" for l, n in counts[:6]) + (f", ... ({len(counts) - 6} more)" if len(counts) > 6 else "")
 
-def task_table(names:Sequence[str|Task]|None=None, # tasks to describe (offline names, CrossFit folders or loaded `Task`s); all offline ones by default
+# %% ../nbs/01_tasks.ipynb #0b911649
+def task_table(names:Sequence[str|Task]|None=None, # offline names, CrossFit folders or `Task`s; None: all offline
                seed:int=42, # split seed
               )->pd.DataFrame: # one row per task
-    "Overview of tasks: source, metric, classes, split sizes, what loading read and dropped, label counts, and the test score of always answering the majority label."
+    """Overview of tasks: source, metric, classes, split sizes, what loading read and dropped, label counts, and the
+    test score of always answering the majority label."""
     rows = []
     for name in names or list(OFFLINE_TASKS):
         t = name if isinstance(name, Task) else load_task(name, seed=seed)
         d = t.load
         rows.append(dict(task=t.name, classes=len(t.labels) if t.labels else None, train=len(t.train), dev=len(t.dev),
                          test=len(t.test), metric=t.metric,
-                         majority=round(score([majority_answer(t)] * len(t.test), [x.answers for x in t.test], t.metric), 3),
+                         majority=round(score([majority_answer(t)] * len(t.test),
+                                              [x.answers for x in t.test], t.metric), 3),
                          rows=d.get("rows"), dropped=sum(d.get(k, 0) for k in ("empty", "duplicates", "conflicting")),
                          labels=_label_counts(t), source=t.source))
     return pd.DataFrame(rows).set_index("task")
 
 # %% ../nbs/01_tasks.ipynb #f84d8c00
-def _digest(obj)->str: return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+def _digest(obj)->str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
 
 def task_hash(task:Task, # a loaded task
              )->str: # 12 hex digits
     "A hash of a task's content: each split's examples in order, its label set and its metric (not its name or source)."
-    return _digest({"splits": [[[x.text, *x.answers] for x in task.split(s)] for s in SPLITS], "labels": task.labels, "metric": task.metric})
+    return _digest({"splits": [[[x.text, *x.answers] for x in task.split(s)] for s in SPLITS],
+                    "labels": task.labels, "metric": task.metric})
 
+# %% ../nbs/01_tasks.ipynb #890b15f5
 def task_identity(name:str, # the task's name
-                  spec:dict|None=None, # a declared task or CrossFit folder (`load_task`'s spec); None for an offline task
+                  # a declared task or CrossFit folder (`load_task`'s spec); None for an offline task
+                  spec:dict|None=None,
                   seed:int=42, # the split seed
                  )->str: # 12 hex digits
-    "What makes a task the task it is, hashed: an offline task's data files, labels, metric and seed; any other task's loaded content."
+    """What makes a task the task it is, hashed: an offline task's data files, labels, metric and seed; any other task's
+    loaded content."""
     if spec is None and name in OFFLINE_TASKS:
         o = OFFLINE_TASKS[name]
         files = [hashlib.sha256(package_data_path(*f).read_bytes()).hexdigest() for f in o.files]

@@ -30,7 +30,8 @@ _PREFIXES = ("dev_", "test_", "recon_error_")   # per-method keys: dev_lora -> d
 def scalar_tag(key:str, # a key of a history row or of metrics.json
                stage:str, # the run's step ("stage0", "stage1", "stage2")
               )->str:
-    "The TensorBoard tag of a history or metrics key: loss -> <stage>/train/loss, dev -> <stage>/dev/score, dev_lora -> <stage>/dev/lora."
+    """The TensorBoard tag of a history or metrics key: loss -> <stage>/train/loss, dev -> <stage>/dev/score, dev_lora
+    -> <stage>/dev/lora."""
     if key in ("dev", "test"): return f"{stage}/{key}/score"
     for pre in _PREFIXES:
         if key.startswith(pre): return f"{stage}/{pre[:-1]}/{key[len(pre):]}"
@@ -38,14 +39,19 @@ def scalar_tag(key:str, # a key of a history row or of metrics.json
 
 def _number(v)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v   # not NaN
 
+# %% ../nbs/05b_tracking.ipynb #3e62ebf7
 def run_scalars(history:list[dict], # one row per evaluation: step, loss, dev, ... (`fit`, `train_subspace`)
-                metrics:dict|None=None, # the run's final metrics: its test scores and stage-1 reconstruction errors are kept
+                # the run's final metrics: its test scores and stage-1 reconstruction errors are kept
+                metrics:dict|None=None,
                 stage:str="run", # the run's step, the first part of every tag
                )->list[tuple[str, float, int]]: # (tag, value, step)
-    "Every number of a run's curve, and its final test scores and reconstruction errors at the last step, as (tag, value, step)."
-    out = [(scalar_tag(k, stage), float(v), int(row["step"])) for row in history for k, v in row.items() if k != "step" and _number(v)]
+    """Every number of a run's curve, and its final test scores and reconstruction errors at the last step, as (tag,
+    value, step)."""
+    out = [(scalar_tag(k, stage), float(v), int(row["step"])) for row in history for k, v in row.items()
+           if k != "step" and _number(v)]
     last = max((int(row["step"]) for row in history), default=0)
-    out += [(scalar_tag(k, stage), float(v), last) for k, v in (metrics or {}).items() if k.startswith(("test", "recon_error_")) and _number(v)]
+    out += [(scalar_tag(k, stage), float(v), last) for k, v in (metrics or {}).items()
+            if k.startswith(("test", "recon_error_")) and _number(v)]
     return out
 
 # %% ../nbs/05b_tracking.ipynb #99e7ad91
@@ -64,6 +70,7 @@ def mlflow_uri(study_dir:str|Path, # the study's folder
     "The study's MLflow tracking store: a SQLite file in its folder (MLflow 3 refuses a file store unless told to)."
     return f"sqlite:///{(Path(study_dir)/'mlflow.db').resolve()}"
 
+# %% ../nbs/05b_tracking.ipynb #dece6f47
 def write_mlflow(study_dir:str|Path, # the study's folder: the runs go to its `mlflow.db`
                  run_id:str, # the run's id (its MLflow run name)
                  stage:str, # its step (an MLflow tag)
@@ -76,6 +83,7 @@ def write_mlflow(study_dir:str|Path, # the study's folder: the runs go to its `m
     with mlflow.start_run(run_name=run_id, tags={"stage": stage}):
         for tag, value, step in scalars: mlflow.log_metric(tag, value, step=step)
 
+# %% ../nbs/05b_tracking.ipynb #fb6e7c9b
 def write_wandb(study_dir:str|Path, # the study's folder: offline runs go to its `wandb/`
                 run_id:str, # the run's id (its W&B name)
                 stage:str, # its step (the W&B group)
@@ -83,7 +91,8 @@ def write_wandb(study_dir:str|Path, # the study's folder: offline runs go to its
                ):
     "Log scalars as one W&B run of the study's project, offline unless `WANDB_MODE` says otherwise."
     import wandb
-    run = wandb.init(project=Path(study_dir).name, name=run_id, group=stage, dir=str(study_dir), mode=os.environ.get("WANDB_MODE", "offline"))
+    run = wandb.init(project=Path(study_dir).name, name=run_id, group=stage, dir=str(study_dir),
+                     mode=os.environ.get("WANDB_MODE", "offline"))
     for step in sorted({s for _, _, s in scalars}): run.log({t: v for t, v, s in scalars if s == step}, step=step)
     run.finish()
 
@@ -102,10 +111,13 @@ def log_run(run_dir:str|Path, # the run's folder, `<runs>/<study>/<run id>/`
     table = tomllib.loads(study.read_text(encoding="utf-8")).get("logging", {}) if study.is_file() else {}
     scalars, done = run_scalars(history, metrics, stage), []
     if not scalars: return done
-    writers = {"tensorboard": lambda: write_tensorboard(run_dir, scalars), "mlflow": lambda: write_mlflow(run_dir.parent, run_id, stage, scalars),
+    writers = {"tensorboard": lambda: write_tensorboard(run_dir, scalars),
+               "mlflow": lambda: write_mlflow(run_dir.parent, run_id, stage, scalars),
                "wandb": lambda: write_wandb(run_dir.parent, run_id, stage, scalars)}
     for name, on in logging_config(table).items():
         if not on: continue
         try: writers[name](); done.append(name)
-        except Exception as e: warnings.warn(f"{run_id}: its curves were not written to {name} ({type(e).__name__}: {e}); its results are kept", stacklevel=2)
+        except Exception as e:
+            warnings.warn(f"{run_id}: its curves were not written to {name} ({type(e).__name__}: {e}); "
+                          "its results are kept", stacklevel=2)
     return done
