@@ -12,16 +12,15 @@
 import errno, json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
-from studies import ENV, ROOT, TINY, UDT
+from studies import ENV, ROOT, TINY, UDT, fake_notebooks
 from unified_delta_tuning import core, runner
-from unified_delta_tuning.layout import CODE, DONE, ERROR, METRICS, SOLUTION, SUBSPACE
+from unified_delta_tuning.layout import DONE, ERROR
 from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
-from unified_delta_tuning.study import StudyError
+from unified_delta_tuning.study_checks import StudyError
 
 def _procs_in(folder:Path)->list[psutil.Process]:
     "Live processes whose working directory is inside `folder` (a run's kernel starts in its run folder)."
@@ -49,25 +48,11 @@ def _temp_files(folder:Path)->list[Path]: return [p for p in folder.rglob("*.tmp
 # ---------------------------------------------------------------------------------------------------------------
 # SIGINT / SIGTERM, with fake step notebooks that wait while a file exists
 
-FAKE = '''\
-import json, pathlib, time
-while pathlib.Path("{HOLD}").exists(): time.sleep(0.1)
-out = {"stage0": "{SOLUTION}", "stage1": "{SUBSPACE}", "stage2": "{CODE}"}["{step}"]
-pathlib.Path(out).write_bytes(b"x" * 100)
-pathlib.Path("{METRICS}").write_text(json.dumps({"test": 0.5, "seed": seed}))
-'''
-
 @pytest.fixture
 def waiting_study(tmp_path):
     "A fake study (7 runs) whose runs wait while `hold` exists."
-    nbs, hold = tmp_path/"fake_nbs", tmp_path/"hold"
-    nbs.mkdir()
-    for step in ("stage0", "stage1", "stage2"):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-        src = (FAKE.replace("{HOLD}", str(hold)).replace("{step}", step).replace("{SOLUTION}", SOLUTION).replace("{SUBSPACE}", SUBSPACE)
-               .replace("{CODE}", CODE).replace("{METRICS}", METRICS))
-        nb.cells = [nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell(src)]
-        nbformat.write(nb, nbs/f"{step}.ipynb")
+    hold = tmp_path/"hold"
+    nbs = fake_notebooks(tmp_path/"fake_nbs", first=f"while pathlib.Path({str(hold)!r}).exists(): time.sleep(0.1)\n")
     f = tmp_path/"fake.toml"
     f.write_text(TINY.replace('name = "tiny"', 'name = "fake"').replace('seeds = [42]', f'seeds = [42]\nnotebooks = "{nbs}"'))
     return f, tmp_path/"runs", hold

@@ -4,30 +4,15 @@ nothing heavy (as in `test_study.py`), since only the runner's bookkeeping is un
 parsing and the checks of the overrides, `16_cli` the options."""
 import subprocess
 
-import nbformat
-
-from studies import ENV, ROOT, TINY, UDT
+from studies import ENV, ROOT, TINY, UDT, fake_notebooks
 from unified_delta_tuning.plan import plan_runs
-from unified_delta_tuning.layout import CODE, METRICS, SOLUTION, SUBSPACE
 from unified_delta_tuning.study import load_study
-
-FAKE = '''\
-import json, pathlib
-out = {"stage0": "%s", "stage1": "%s", "stage2": "%s"}[step_name]
-pathlib.Path(out).write_bytes(b"x" * 100)
-pathlib.Path("%s").write_text(json.dumps({"test": 0.5, "seed": seed}))
-''' % (SOLUTION, SUBSPACE, CODE, METRICS)
 
 def udt(*args):
     return subprocess.run([str(UDT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=600, cwd=ROOT)
 
 def _fake_study(tmp_path):
-    nbs = tmp_path/"nbs"; nbs.mkdir()
-    for step in ("stage0", "stage1", "stage2"):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-        nb.cells = [nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(f"step_name = {step!r}\n" + FAKE)]
-        nbformat.write(nb, nbs/f"{step}.ipynb")
+    nbs = fake_notebooks(tmp_path/"nbs")
     f = tmp_path/"tiny.toml"; f.write_text(TINY.replace("seeds = [42]", f'seeds = [42]\nnotebooks = "{nbs}"'))
     return f
 

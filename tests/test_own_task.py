@@ -10,12 +10,11 @@
 import contextlib, io, json, re, tomllib
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 
-from studies import ROOT, TINY
+from studies import ROOT, TINY, fake_notebooks
 from unified_delta_tuning.cli import main
-from unified_delta_tuning.layout import CODE, METRICS, REUSED, SOLUTION, SUBSPACE
+from unified_delta_tuning.layout import REUSED
 from unified_delta_tuning.runner import run_study, study_status
 
 OWN = (ROOT/"studies"/"own-task.toml").read_text()
@@ -46,23 +45,6 @@ def test_own_task_study_runs_at_tiny_budgets(tmp_path):
     assert list(t.index) == [source, "genre"], t
     assert t.loc["genre", "rows read"] == 300 and t.loc["genre", "metric"] == "Classification-F1" and "movie review" in t.loc["genre", "labels"]
     assert 0 <= t.loc["genre", "majority"] <= 1 and 0 <= t.loc["genre", "θ_init (mean)"] <= 1
-
-FAKE = '''\
-import json, pathlib
-out = {"stage0": "{SOLUTION}", "stage1": "{SUBSPACE}", "stage2": "{CODE}"}["{step}"]
-pathlib.Path(out).write_bytes(b"x" * 100)
-pathlib.Path("{METRICS}").write_text(json.dumps({"test": 0.5, "seed": seed}))
-'''
-
-def fake_notebooks(folder:Path)->Path:
-    folder.mkdir()
-    for step in ("stage0", "stage1", "stage2"):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-        nb.cells = [nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(FAKE.replace("{step}", step).replace("{SOLUTION}", SOLUTION).replace("{SUBSPACE}", SUBSPACE)
-                                              .replace("{CODE}", CODE).replace("{METRICS}", METRICS))]
-        nbformat.write(nb, folder/f"{step}.ipynb")
-    return folder
 
 def test_a_second_study_reuses_the_shared_source_tasks_runs(tmp_path):
     nbs, runs = fake_notebooks(tmp_path/"nbs"), tmp_path/"runs"

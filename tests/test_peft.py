@@ -177,7 +177,8 @@ def test_a_study_imports_a_peft_adapter_as_a_stage0_solution(tmp_path):
     from unified_delta_tuning.execute import execute_run
     from unified_delta_tuning.runner import _kernel_env, _run_parameters
     from unified_delta_tuning.steps import step_specs
-    from unified_delta_tuning.study import StudyError, parse_study
+    from unified_delta_tuning.study import parse_study
+    from unified_delta_tuning.study_checks import StudyError
     from tests.studies import ROOT, TINY
     study0 = parse_study(TINY)
     run0 = next(r for r in plan_runs(study0) if r.step == "stage0" and r.params["task"] == "sms" and r.params["method"] == "lora")

@@ -3,21 +3,20 @@
 The runner's logic is tested with fast fake step notebooks (no torch in the kernel, ~2 s a run); the real pipeline
 (stage 0 -> stage 1 -> stages 2-3 on a tiny random BERT, through the real step notebooks) is run once, killed midway,
 resumed, partly corrupted and redone, which also checks that a run repeated with the same seed gives the same numbers.
-The study file's checks, the plan and the run states are unit-tested in the notebooks (`10_study`, `11_plan`, `14_results`).
+The study file's checks, the plan and the run states are unit-tested in the notebooks (`10a_study_checks`, `11_plan`, `14_results`).
 """
 import json, os, signal, subprocess, time
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 
-from studies import ENV, ROOT, TINY, UDT
+from studies import ENV, ROOT, TINY, UDT, fake_notebooks
 from unified_delta_tuning.plan import plan_runs
-from unified_delta_tuning.layout import CODE, METRICS, SOLUTION, SUBSPACE
 from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
-from unified_delta_tuning.study import StudyError, load_study
+from unified_delta_tuning.study import load_study
+from unified_delta_tuning.study_checks import StudyError
 
 def udt(*args, timeout=600):
     return subprocess.run([str(UDT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout, cwd=ROOT)
@@ -60,23 +59,9 @@ def test_divergence_fails_the_run(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # The runner, with fake step notebooks: a kernel that imports nothing heavy
 
-FAKE = '''\
-import json, pathlib
-if "nyt" in [globals().get("task"), *globals().get("tasks", [])]: raise ValueError("fake failure on nyt")
-out = {"stage0": "{SOLUTION}", "stage1": "{SUBSPACE}", "stage2": "{CODE}"}["{step}"]
-pathlib.Path(out).write_bytes(b"x" * 100)
-pathlib.Path("{METRICS}").write_text(json.dumps({"test": 0.5, "seed": seed}))
-'''
-
 @pytest.fixture
 def fake_study(tmp_path):
-    nbs = tmp_path/"fake_nbs"; nbs.mkdir()
-    for step in ("stage0", "stage1", "stage2"):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-        nb.cells = [nbformat.v4.new_code_cell("run_dir = None\nseed = 0", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(FAKE.replace("{step}", step).replace("{SOLUTION}", SOLUTION).replace("{SUBSPACE}", SUBSPACE)
-                                                 .replace("{CODE}", CODE).replace("{METRICS}", METRICS))]
-        nbformat.write(nb, nbs/f"{step}.ipynb")
+    nbs = fake_notebooks(tmp_path/"fake_nbs", first='if "nyt" in [globals().get("task"), *globals().get("tasks", [])]: raise ValueError("fake failure on nyt")\n')
     text = TINY.replace('name = "tiny"', 'name = "fake"').replace('seeds = [42]', f'seeds = [42]\nnotebooks = "{nbs}"').replace('sms = ["nyt"]', 'sms = ["mr"]\nnyt = ["tweets"]')
     f = tmp_path/"fake.toml"; f.write_text(text)
     return f, tmp_path/"runs"

@@ -21,7 +21,8 @@ _API = {   # name -> the module that defines it
                  "control_subspace"],
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
     "landscape": ["plane_through", "score_vectors", "plot_landscape", "region_area"],   # `udt.landscape` is the module
-    "study": ["Study", "StudyError", "load_study"],
+    "study": ["Study", "load_study"],
+    "study_checks": ["StudyError"],
     "runner": ["run_study", "study_status"],
     "steps": ["FinishedRun", "load_run"],
     "results": ["read_results", "result_rows", "paper_tables"],

@@ -108,6 +108,20 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
               f"{', '.join(t.run[chance][:5])}{', ...' if chance.sum() > 5 else ''}; change the stage's `lr` or train longer")
     return t
 
+# %% ../nbs/16_cli.ipynb #9ff9c988
+def _command(sub, # the sub-parsers to add it to (`udt`'s, or `udt study`'s)
+             name:str, # the command's name
+             func, # the `cmd_*` function it runs on the parsed arguments
+             help:str, # its line in the list of commands
+             description:str|None=None, # the text of its `-h` (default: none)
+             **positionals:str, # its positional arguments, in order, each with its help
+            )->argparse.ArgumentParser:
+    "One `udt` command: its parser, its positional arguments and the function it runs."
+    p = sub.add_parser(name, help=help, description=description)
+    for arg, h in positionals.items(): p.add_argument(arg, help=h)
+    p.set_defaults(func=func)
+    return p
+
 # %% ../nbs/16_cli.ipynb #0196471c
 def cmd_study_show(args:argparse.Namespace, # study, set
                   )->str:
@@ -135,10 +149,8 @@ def _override_parsers(ss, # the `udt study` sub-parsers
     for p in (run, status):
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=how)
         p.set_defaults(func=_with_overrides(p.get_default("func")))
-    sh = ss.add_parser("show", help="print a study with its --set overrides applied, as TOML")
-    sh.add_argument("study", help="a study file")
+    sh = _command(ss, "show", cmd_study_show, "print a study with its --set overrides applied, as TOML", study="a study file")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=how)
-    sh.set_defaults(func=cmd_study_show)
 
 # %% ../nbs/16_cli.ipynb #47158d8f
 def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
@@ -249,12 +261,11 @@ def _study_parsers(sub):
     "`udt study run` and `udt study status`."
     st = sub.add_parser("study", help="run a study file or show its state (see studies/*.toml)")
     ss = st.add_subparsers(dest="study_command", required=True)
-    r = ss.add_parser("run", help="run every unfinished run of a study, in dependency order",
-                      description="Run every unfinished run of a study, in dependency order. A study file is code: its `notebooks` key "
-                                  "may name a folder of notebooks, which this command executes with your permissions; run only study "
-                                  "files you trust. Ctrl-C (exit 130) or SIGTERM (exit 143) stops the runs in flight and leaves them "
-                                  "to be redone; the same command resumes.")
-    r.add_argument("study", help="a study file, e.g. studies/default.toml")
+    r = _command(ss, "run", cmd_study_run, "run every unfinished run of a study, in dependency order",
+                 "Run every unfinished run of a study, in dependency order. A study file is code: its `notebooks` key "
+                 "may name a folder of notebooks, which this command executes with your permissions; run only study "
+                 "files you trust. Ctrl-C (exit 130) or SIGTERM (exit 143) stops the runs in flight and leaves them "
+                 "to be redone; the same command resumes.", study="a study file, e.g. studies/default.toml")
     r.add_argument("--dry-run", action="store_true", help="list the runs and the missing inputs; run nothing")
     r.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
     r.add_argument("--only", choices=("stage0", "stage1", "stage2", "landscape"), help="run only this step (its dependencies must be done)")
@@ -268,46 +279,40 @@ def _study_parsers(sub):
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="run only these seeds' chains, a shard of the study (default: every seed); shards run apart add up")
-    r.set_defaults(func=cmd_study_run)
-    q = ss.add_parser("status", help="show the state of every run of a study")
-    q.add_argument("study", help="a study file")
+    q = _command(ss, "status", cmd_study_status, "show the state of every run of a study", study="a study file")
     q.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
-    q.set_defaults(func=cmd_study_status)
     _override_parsers(ss, r, q)
 
 def _report_parser(sub):
     "`udt report`."
-    rp = sub.add_parser("report", help="rebuild results.csv, print the paper's Tables 1-4 and render the HTML report of a study")
-    rp.add_argument("study", help="a study file, or a study folder (runs/<name>)")
+    rp = _command(sub, "report", cmd_report, "rebuild results.csv, print the paper's Tables 1-4 and render the HTML report of a study",
+                  study="a study file, or a study folder (runs/<name>)")
     rp.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
     rp.add_argument("--out", help="folder for report.ipynb and report.html (default: the study folder)")
     rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
                     "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'")
     rp.add_argument("--no-html", action="store_true", help="print the tables only")
     rp.add_argument("--previous", help="an earlier published run of the study (e.g. reports/default-v3): the report sets its verdicts beside these")
-    rp.set_defaults(func=cmd_report)
 
 # %% ../nbs/16_cli.ipynb #81b9a9e0
 def _peft_parsers(sub):
     "`udt export` and `udt import`."
-    e = sub.add_parser("export", help="write a finished run's vector as a PEFT adapter folder (LoRA) or in udt's own format (any method)",
-                       description="Write a finished run's vector: a stage-0 run's solution, or a stage-2 run's code decoded through "
-                                   "--method. PEFT holds LoRA only (Houlsby adapters have no PEFT type, PEFT's prefix tuning puts no "
-                                   "prefix in a T5 encoder, fine-tuning is a whole model): write those with --format native.")
-    e.add_argument("run", help="a finished run folder, runs/<study>/<run id>: stage 0 (its solution) or stage 2 (its code)")
-    e.add_argument("out", help="the folder to write")
+    e = _command(sub, "export", cmd_export, "write a finished run's vector as a PEFT adapter folder (LoRA) or in udt's own format (any method)",
+                 "Write a finished run's vector: a stage-0 run's solution, or a stage-2 run's code decoded through "
+                 "--method. PEFT holds LoRA only (Houlsby adapters have no PEFT type, PEFT's prefix tuning puts no "
+                 "prefix in a T5 encoder, fine-tuning is a whole model): write those with --format native.",
+                 run="a finished run folder, runs/<study>/<run id>: stage 0 (its solution) or stage 2 (its code)", out="the folder to write")
     e.add_argument("--format", choices=("peft", "native"), default="peft",
                    help="peft: adapter_config.json + adapter_model.safetensors (LoRA); native: delta.safetensors + delta.json (any method)")
     e.add_argument("--method", choices=ALL_METHODS,
                    help="stage 2: the method to decode the code through (default: lora for peft, else the run's source method)")
     e.add_argument("--overwrite", action="store_true", help="replace an adapter already in OUT (without it, a folder holding one is refused)")
-    e.set_defaults(func=cmd_export)
-    i = sub.add_parser("import", help="turn a PEFT LoRA adapter folder into a stage-0 solution file that stage 1 reads",
-                       description="Turn a PEFT LoRA adapter folder into a stage-0 solution for the LoRA spec of --sizes and --seed "
-                                   "on --model, scored on the dev and test splits of --task. Refused, naming each mismatch, when the "
-                                   "adapter's rank, scaling (lora_alpha / r), target modules or base model differ from the spec.")
-    i.add_argument("adapter", help="a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)")
-    i.add_argument("out", help="the solution file to write (.safetensors), or a folder for solution.safetensors")
+    i = _command(sub, "import", cmd_import, "turn a PEFT LoRA adapter folder into a stage-0 solution file that stage 1 reads",
+                 "Turn a PEFT LoRA adapter folder into a stage-0 solution for the LoRA spec of --sizes and --seed "
+                 "on --model, scored on the dev and test splits of --task. Refused, naming each mismatch, when the "
+                 "adapter's rank, scaling (lora_alpha / r), target modules or base model differ from the spec.",
+                 adapter="a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)",
+                 out="the solution file to write (.safetensors), or a folder for solution.safetensors")
     i.add_argument("--model", required=True, help="the backbone: 'minilm', a local model folder, or tiny-bert / tiny-t5")
     i.add_argument("--task", required=True, help="the task the adapter was trained for (an offline task or a CrossFit folder)")
     i.add_argument("--sizes", default="equal", help="the LoRA sizes of the spec: 'equal' (default), 'paper', or JSON such as '{\"r\": 8, \"alpha\": 16}'")
@@ -316,18 +321,16 @@ def _peft_parsers(sub):
     i.add_argument("--max-dev", type=int, help="score on at most this many dev examples"); i.add_argument("--max-test", type=int, help="and test examples")
     i.add_argument("--vocab", nargs="+", help="tiny backbones: the tasks whose texts make the vocabulary (default: --task)")
     i.add_argument("--base-model", action="append", default=[], help="another name of the backbone the adapter may record as its base (repeatable)")
-    i.set_defaults(func=cmd_import)
 
 # %% ../nbs/16_cli.ipynb #2b7f85f2
 def parser()->argparse.ArgumentParser:
     "The `udt` argument parser."
     p = argparse.ArgumentParser(prog="udt", description="Unified delta tuning: a reproduction of Yi et al. (2022).")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("tasks", help="print the table of the offline task suite")
+    t = _command(sub, "tasks", cmd_tasks, "print the table of the offline task suite")
     t.add_argument("names", nargs="*", help="task names (default: all offline tasks)")
     t.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
-    t.set_defaults(func=cmd_tasks)
-    s = sub.add_parser("stage0", help="train Adapter, LoRA and Prefix with equal D on one task and print their scores")
+    s = _command(sub, "stage0", cmd_stage0, "train Adapter, LoRA and Prefix with equal D on one task and print their scores")
     s.add_argument("--task", default="mr", help="an offline task name, a CrossFit task folder, or your own data: a .csv/.tsv/.json/.jsonl "
                    "file or a `save_to_disk` folder (with --text-col, --label-col, --metric) (default: mr)")
     s.add_argument("--text-col", help="your data: the column of the input text (default: text)")
@@ -349,7 +352,6 @@ def parser()->argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=42, help="seed of θ_init, the data order and the task's split (default 42)")
     s.add_argument("--out", default="runs/stage0", help="folder for the solutions (default: runs/stage0)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.set_defaults(func=cmd_stage0)
     _study_parsers(sub); _report_parser(sub); _peft_parsers(sub)
     return p
 

@@ -14,7 +14,8 @@ from typing import Callable
 
 from .layout import STUDY_FILE
 from .execute import clear_stop_under, stop_runs_under
-from .study import Study, StudyError
+from .study import Study
+from .study_checks import StudyError
 
 # %% ../nbs/12a_cluster.ipynb #48013e1b
 JOBQUEUE_KINDS = ("slurm", "pbs")

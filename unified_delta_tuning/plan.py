@@ -19,7 +19,8 @@ from .core import short_hash
 from .hub import cached_snapshot, is_hub_name
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, SOLUTION, SUBSPACE
 from .settings import METHOD_RECORDS
-from .study import STEPS, SUBSPACE_KEYS, TINY_BACKBONES, Study, _where
+from .study import STEPS, TINY_BACKBONES, Study
+from .study_checks import SUBSPACE_KEYS, _where
 from .examples import SPLITS
 from .offline import OFFLINE_TASKS, package_data_path
 from .tables import check_task_folder
@@ -228,7 +229,7 @@ NAME_MAX = 255  # bytes in one folder name on Linux and macOS file systems
 
 def _check_plan(study:Study):
     "What a study file can say but a plan cannot run: seeds out of range, a source task held out from itself, a study name too long for a folder."
-    from unified_delta_tuning.study import StudyError
+    from unified_delta_tuning.study_checks import StudyError
     where = lambda key: _where(study.path, study.text, key)
     for key, seeds in (("seeds", study.seeds), ("stage0.seed", [study.stages["stage0"].get("seed")]), ("tasks.split_seed", [study.tasks["split_seed"]])):
         bad = [s for s in seeds if s is not None and not 0 <= s <= SEED_MAX]
@@ -328,7 +329,7 @@ def shard_runs(runs:list[Run], # a plan (`plan_runs`)
                seeds:list[int], # the chains (study seeds) to keep
               )->list[Run]: # the runs of those chains and the runs they read, in plan order
     "The runs of some seeds' chains, with every run they depend on."
-    from unified_delta_tuning.study import StudyError
+    from unified_delta_tuning.study_checks import StudyError
     have = sorted({r.params["seed"] for r in runs})
     if (bad := [s for s in seeds if s not in have]):
         raise StudyError(f"seed {bad[0]} is not a seed of this study ({', '.join(map(str, have))}); give --seeds from those, "

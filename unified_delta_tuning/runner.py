@@ -21,7 +21,8 @@ from .reuse import reuse_note, reuse_runs
 from .execute import PROGRESS, clear_stop, disk_errno, disk_message, execute_run, stop_on_signals, usable_cores
 from .layout import DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_FILE, read_object, run_state
 from .results import write_results
-from .study import STEPS, TINY_BACKBONES, Study, StudyError, load_study
+from .study import STEPS, TINY_BACKBONES, Study, load_study
+from .study_checks import StudyError
 from .tables import check_source
 
 # %% ../nbs/12_runner.ipynb #90ce85d2

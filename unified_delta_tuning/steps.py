@@ -17,7 +17,8 @@ from .core import read_json, write_json
 from .deltas import PAPER_SIZES
 from .plan import task_source
 from .layout import CODE, HISTORY, METRICS, PARAMS, PREDICTIONS, ROWS, SOLUTION, SUBSPACE
-from .study import CAP_KEYS, LOOP_KEYS, TINY_BACKBONES
+from .study import TINY_BACKBONES
+from .study_checks import CAP_KEYS, LOOP_KEYS
 from .examples import SPLITS, Task
 from .tasks import load_task
 from .train import TrainConfig

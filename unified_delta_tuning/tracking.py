@@ -17,7 +17,7 @@ def installed(name:str, # one of `LOGGERS`
     "Whether the package of a logger can be imported here."
     return importlib.util.find_spec(name) is not None
 
-def logging_config(table:dict|None=None, # a study's `[logging]` table (validated by `10_study`), or None
+def logging_config(table:dict|None=None, # a study's `[logging]` table (validated by `10a_study_checks`), or None
                   )->dict[str, bool]:
     "Which loggers are on: TensorBoard unless turned off (where installed), MLflow and W&B when named."
     table = table or {}
