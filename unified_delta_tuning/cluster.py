@@ -26,12 +26,14 @@ def parse_cluster(spec:str, # `--cluster`: "local:N", "slurm" or "pbs"
     kind, _, n = spec.partition(":")
     if kind == "local" and n.isdigit() and int(n) >= 1: return "local", int(n)
     if kind in JOBQUEUE_KINDS and not n: return kind, None
-    raise ValueError(f"--cluster {spec!r}: use local:N (N worker processes on this machine, e.g. local:4), slurm or pbs "
+    raise ValueError(f"--cluster {spec!r}: use local:N (N worker processes on this machine, "
+                     "e.g. local:4), slurm or pbs "
                      "(jobs from the study's [cluster] table), or --scheduler tcp://HOST:PORT for a running scheduler")
 
 # %% ../nbs/12a_cluster.ipynb #27cac03e
 def _import_jobqueue():
-    "`dask_jobqueue`, without the SIGINT handler it sets on import (one that exits at once, so the runs in flight would not be stopped)."
+    """`dask_jobqueue`, without the SIGINT handler it sets on import (one that exits at once, so the runs in flight
+    would not be stopped)."""
     import signal as sig, sys
     if "dask_jobqueue" in sys.modules: return sys.modules["dask_jobqueue"]
     real, old = sig.signal, sig.getsignal(sig.SIGINT)
@@ -40,15 +42,21 @@ def _import_jobqueue():
     finally: sig.signal = real
     return dask_jobqueue
 
+# %% ../nbs/12a_cluster.ipynb #12ff5eb3
 def jobqueue_cluster(kind:str, # "slurm" or "pbs"
                      settings:dict, # the study's validated [cluster] table
                     ):
-    "A `dask_jobqueue` SLURMCluster or PBSCluster whose jobs hold `cores` single-threaded workers each (not yet scaled)."
+    """A `dask_jobqueue` SLURMCluster or PBSCluster whose jobs hold `cores` single-threaded workers each (not yet
+    scaled)."""
     jq = _import_jobqueue(); SLURMCluster, PBSCluster = jq.SLURMCluster, jq.PBSCluster
-    if not settings: raise StudyError(f"--cluster {kind} needs a [cluster] table in the study file (cores, memory, walltime, jobs; see the README, 'More than one machine')")
+    if not settings:
+        raise StudyError(f"--cluster {kind} needs a [cluster] table in the study file (cores, memory, walltime, jobs; "
+                         "see the README, 'More than one machine')")
     cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
-    return cls(queue=settings.get("queue"), account=settings.get("account"), cores=settings["cores"], processes=settings["cores"],
-               memory=settings["memory"], walltime=settings.get("walltime"), job_extra_directives=list(settings.get("job_extra", [])),
+    return cls(queue=settings.get("queue"), account=settings.get("account"), cores=settings["cores"],
+               processes=settings["cores"],
+               memory=settings["memory"], walltime=settings.get("walltime"),
+               job_extra_directives=list(settings.get("job_extra", [])),
                scheduler_options={"dashboard_address": None})
 
 # %% ../nbs/12a_cluster.ipynb #881e612d
@@ -60,6 +68,7 @@ def _write_probe(folder:str, # the study folder, as the runner sees it
     p.write_text(token)
     return socket.gethostname(), str(p)
 
+# %% ../nbs/12a_cluster.ipynb #04e117a4
 def _read_probes(written:dict, # {worker address: (host, file) or the exception the worker raised}
                  token:str, # the check's token
                  folder:Path, # the study folder
@@ -72,12 +81,15 @@ def _read_probes(written:dict, # {worker address: (host, file) or the exception 
         if p.is_file() and p.read_text() == token: p.unlink()
         else: bad.append(f"{addr} on {host} wrote {path}, which this machine does not see")
     if bad: raise StudyError(f"the runs folder {folder} is not storage every worker shares: " + "; ".join(bad) +
-                             ". Put --runs on a file system every node mounts at the same path (NFS, Lustre, GPFS), then run again; no run was started")
+                             ". Put --runs on a file system every node mounts at the same path (NFS, Lustre, GPFS), "
+                             "then run again; no run was started")
 
+# %% ../nbs/12a_cluster.ipynb #16416ede
 def check_shared_storage(client, # a `distributed.Client`
                          folder:Path, # the study folder
                         )->int: # workers checked
-    "Each worker writes a probe file into `folder` and this process reads it back; a `StudyError` before any run otherwise."
+    """Each worker writes a probe file into `folder` and this process reads it back; a `StudyError` before any run
+    otherwise."""
     folder.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     written = client.run(_write_probe, str(folder.resolve()), token, on_error="return")
@@ -94,6 +106,7 @@ def _procs_in(folder:Path)->list[int]:
         if int(d.name) != me and (cwd + "/").startswith(str(folder) + "/"): out.append(int(d.name))
     return out
 
+# %% ../nbs/12a_cluster.ipynb #d652861f
 def _stop_strays(folder:Path, timeout:float=10)->list[int]:
     "SIGKILL the processes still working in a run's folder (a kernel of a lost attempt) and wait until they are gone."
     strays = _procs_in(folder)
@@ -104,20 +117,25 @@ def _stop_strays(folder:Path, timeout:float=10)->list[int]:
     while _procs_in(folder) and time.monotonic() < end: time.sleep(0.05)
     return strays
 
+# %% ../nbs/12a_cluster.ipynb #d9e5f749
 def _on_worker(runner:str, # the token of the runner that submitted it
                fn:Callable, # `execute.execute_run`
                run:dict, folder:str, *args, # `execute_run`'s arguments
               )->dict:
-    "On a worker: check the study folder is shared, stop a lost attempt's kernel in the run's folder, then execute the run."
+    """On a worker: check the study folder is shared, stop a lost attempt's kernel in the run's folder, then execute the
+    run."""
     folder = Path(folder); clear_stop_under(str(folder.parent), runner)
     if not (folder.parent/STUDY_FILE).is_file():
         return {"id": run["id"], "state": "failed", "wall_time": 0.0, "disk": True,
-                "error": f"worker on {socket.gethostname()} does not see {folder.parent/STUDY_FILE}: the runs folder is not shared with it"}
+                "error": f"worker on {socket.gethostname()} does not see {folder.parent/STUDY_FILE}: "
+                         "the runs folder is not shared with it"}
     _stop_strays(folder)
     return fn(run, folder, *args)
 
+# %% ../nbs/12a_cluster.ipynb #8c4965b8
 class ClusterExecutor(Executor):
-    "The runner's executor on Dask: each run is a task on a single-threaded worker, redone on another worker if its worker is lost."
+    """The runner's executor on Dask: each run is a task on a single-threaded worker, redone on another worker if its
+    worker is lost."""
     def __init__(self, client, # a `distributed.Client`
                  root:Path, # the study folder
                 ):
@@ -127,8 +145,10 @@ class ClusterExecutor(Executor):
         "Runs the workers can take now (at least 1: a run then waits for a worker)."
         return max(1, sum(self.client.nthreads().values()))
     def submit(self, fn, run, folder, notebook, *args):
-        "Run `fn(run, folder, notebook, *args)` on a worker (`_on_worker`), with the paths made absolute: a worker's working directory is not ours."
-        return self._pool.submit(_on_worker, self.token, fn, run, str(Path(folder).resolve()), str(Path(notebook).resolve()), *args)
+        """Run `fn(run, folder, notebook, *args)` on a worker (`_on_worker`), with the paths made absolute: a worker's
+        working directory is not ours."""
+        return self._pool.submit(_on_worker, self.token, fn, run, str(Path(folder).resolve()),
+                                 str(Path(notebook).resolve()), *args)
     def shutdown(self, wait=True, cancel_futures=False):
         "With `cancel_futures`: cancel the waiting runs and kill this study's kernels on every worker."
         if cancel_futures:
@@ -146,17 +166,22 @@ def study_executor(cluster:str|None, # "local:N", "slurm" or "pbs"
                   ):
     "A `ClusterExecutor` on the cluster asked for, its workers checked to share `root`; the cluster closed on exit."
     try: from distributed import Client, LocalCluster
-    except ModuleNotFoundError: raise ModuleNotFoundError("--cluster and --scheduler need Dask's distributed: pip install \"unified-delta-tuning[cluster]\"") from None
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("--cluster and --scheduler need Dask's distributed: "
+                                  "pip install \"unified-delta-tuning[cluster]\"") from None
     if (cluster is None) == (scheduler is None): raise ValueError("give either --cluster or --scheduler, not both")
-    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")): raise ValueError(f"--scheduler {scheduler!r}: give the scheduler's address, tcp://HOST:PORT")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")):
+        raise ValueError(f"--scheduler {scheduler!r}: give the scheduler's address, tcp://HOST:PORT")
     kind, n = parse_cluster(cluster) if cluster else ("scheduler", None)
     made = None
     if kind == "local": made = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    elif kind in JOBQUEUE_KINDS: made = jobqueue_cluster(kind, getattr(study, "cluster", {})); made.scale(jobs=study.cluster.get("jobs", 1))
+    elif kind in JOBQUEUE_KINDS:
+        made = jobqueue_cluster(kind, getattr(study, "cluster", {})); made.scale(jobs=study.cluster.get("jobs", 1))
     try:
         with Client(made if made is not None else scheduler) as client:
             if kind != "local":
-                log(f"waiting for a first Dask worker ({f'{kind} jobs in the queue' if made is not None else scheduler})")
+                log("waiting for a first Dask worker "
+                    f"({f'{kind} jobs in the queue' if made is not None else scheduler})")
                 client.wait_for_workers(1)
             n_checked = check_shared_storage(client, root)
             log(f"Dask: {n_checked} worker(s), {sum(client.nthreads().values())} run(s) at once, all sharing {root}")

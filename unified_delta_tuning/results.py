@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .core import atomic_write, read_json
-from .layout import (AREAS, DONE, ERROR, FINISHED, HISTORY, LANDSCAPE, METRICS, PARAMS, PLAN, RESULTS, ROWS, SMALL,
+from .layout import (AREAS, DONE, ERROR, FINISHED, HISTORY, LANDSCAPE, METRICS, PARAMS, PLAN,
+                                         RESULTS, ROWS, SMALL,
                                          STUDY_FILE, read_object, run_state)
 from .study import Study, load_study
 
@@ -27,6 +28,7 @@ def _flat(d:dict, prefix:str="")->dict:
         else: out[f"{prefix}{k}"] = json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
     return out
 
+# %% ../nbs/14_results.ipynb #bb9c91c5
 def _row(f:Path, info:dict, plan:dict|None)->dict:
     "The results.csv row of one run folder."
     state = run_state(f)
@@ -35,16 +37,20 @@ def _row(f:Path, info:dict, plan:dict|None)->dict:
     if state in FINISHED:
         for k, v in _flat(read_object(f/METRICS)).items(): row[f"metrics.{k}" if k in row else k] = v
         done = read_object(f/DONE)
-        row.update({"wall_time": done.get("wall_time"), "git_commit": done.get("git_commit"), "device": done.get("device"),
-                    "finished": done.get("created"), **{f"version.{k}": v for k, v in done.get("versions", {}).items()}})
+        row.update({"wall_time": done.get("wall_time"), "git_commit": done.get("git_commit"),
+                    "device": done.get("device"),
+                    "finished": done.get("created"),
+                    **{f"version.{k}": v for k, v in done.get("versions", {}).items()}})
     elif state == "failed": row["error"] = (read_object(f/ERROR) or {}).get("message")
     return row
 
+# %% ../nbs/14_results.ipynb #27b9cd88
 def collect_results(study_dir:str|Path, # a study folder
                    )->pd.DataFrame:
     "One row per run folder of a study: parameters, state, metrics, wall time, versions, git commit."
     study_dir = Path(study_dir)
-    plan, folders = read_object(study_dir/PLAN), sorted(p for p in study_dir.iterdir() if p.is_dir()) if study_dir.is_dir() else []
+    plan = read_object(study_dir/PLAN)
+    folders = sorted(p for p in study_dir.iterdir() if p.is_dir()) if study_dir.is_dir() else []
     return pd.DataFrame([_row(f, info, plan) for f in folders if (info := read_object(f/PARAMS)) is not None])
 
 def write_results(study_dir:str|Path, # a study folder
@@ -53,7 +59,8 @@ def write_results(study_dir:str|Path, # a study folder
     df = collect_results(study_dir)
     if df.empty:   # nothing to write: a header-less results.csv would only fail later
         what = "does not exist" if not Path(study_dir).is_dir() else f"holds no run folders (none with {PARAMS})"
-        raise FileNotFoundError(f"{study_dir} {what}; run the study first (`udt study run STUDY.toml`), or give the folder "
+        raise FileNotFoundError(f"{study_dir} {what}; "
+                                "run the study first (`udt study run STUDY.toml`), or give the folder "
                                 f"`udt study run` wrote (`<runs>/<study name>/`)")
     atomic_write(Path(study_dir)/RESULTS, df.to_csv(index=False))
     return df
@@ -67,8 +74,10 @@ def study_folder(study:Study|str|Path, # a study, a study folder (holding result
     p = Path(study)
     if p.is_dir(): return p
     if p.suffix == ".toml": return Path(runs_root)/load_study(p).name
-    raise FileNotFoundError(f"{p} is neither a study folder nor a study file (.toml); give runs/<study> or studies/<study>.toml")
+    raise FileNotFoundError(f"{p} is neither a study folder nor a study file (.toml); "
+                            "give runs/<study> or studies/<study>.toml")
 
+# %% ../nbs/14_results.ipynb #c95d8b9a
 def read_results(study_dir:str|Path, # the study folder
                  current:bool=True, # keep only the runs of the plan the study was last run with (column `current`)
                 )->pd.DataFrame:
@@ -79,19 +88,26 @@ def read_results(study_dir:str|Path, # the study folder
                                 "or rebuild it from the run folders with `udt report STUDY.toml`")
     try: res = pd.read_csv(f)
     except pd.errors.EmptyDataError: res = pd.DataFrame()
-    if res.empty: raise ValueError(f"{f} lists no runs; run the study first (`udt study run STUDY.toml`), then `udt report STUDY.toml`")
+    if res.empty:
+        raise ValueError(f"{f} lists no runs; run the study first (`udt study run STUDY.toml`), "
+                         "then `udt report STUDY.toml`")
     missing = {"run_id", "step", "state"} - set(res.columns)
-    if missing: raise ValueError(f"{f} lacks column(s) {sorted(missing)}; it was not written by `results.write_results`: rebuild it with `udt report`")
-    if current and "current" in res: res = res[res.current.astype(str) == "True"].reset_index(drop=True)   # runs of an earlier plan stay out
+    if missing:
+        raise ValueError(f"{f} lacks column(s) {sorted(missing)}; it was not written by `results.write_results`: "
+                         "rebuild it with `udt report`")
+    # runs of an earlier plan stay out
+    if current and "current" in res: res = res[res.current.astype(str) == "True"].reset_index(drop=True)
     return res
 
+# %% ../nbs/14_results.ipynb #a41fc057
 def _done(results:pd.DataFrame, step:str)->pd.DataFrame:
     "The finished runs of one step."
     return results[(results.step == step) & results.state.isin(FINISHED)]
 
 def stage0_by_chain(results:pd.DataFrame, # a study's `results.csv`
                    )->pd.DataFrame:
-    "The finished stage-0 runs, once per chain (seed) that builds on them: a study with `[stage0] seed` shares one stage 0 among its seeds."
+    """The finished stage-0 runs, once per chain (seed) that builds on them: a study with `[stage0] seed` shares one
+    stage 0 among its seeds."""
     s0, s2 = _done(results, "stage0"), _done(results, "stage2")
     if "stage0_seed" not in s2 or s2.stage0_seed.isna().all(): return s0
     chains = sorted({(int(c), int(s)) for c, s in zip(s2.seed, s2.stage0_seed) if pd.notna(s) and int(c) != int(s)})
@@ -101,21 +117,31 @@ def stage0_by_chain(results:pd.DataFrame, # a study's `results.csv`
 def _json(study_dir:Path, run_id:str, name:str):
     "An artefact of a finished run (a JSON file); a missing one says what to run."
     f = Path(study_dir)/run_id/name
-    if not f.is_file(): raise FileNotFoundError(f"{f} is missing although results.csv lists {run_id} as done; rerun `udt study run` to redo it")
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} is missing although results.csv lists {run_id} as done; "
+                                "rerun `udt study run` to redo it")
     return read_json(f)
 
+# %% ../nbs/14_results.ipynb #118ec107
 def result_rows(study_dir:str|Path, # the study folder
-                results:pd.DataFrame|None=None, # its `results.csv` (default: `read_results(study_dir)`, the current plan's runs)
+                # its `results.csv` (default: `read_results(study_dir)`, the current plan's runs)
+                results:pd.DataFrame|None=None,
                )->pd.DataFrame:
-    "Long results rows (stage 0, 2 and 3) of the finished runs, with their run id and setting: the input of the paper's tables."
+    """Long results rows (stage 0, 2 and 3) of the finished runs, with their run id and setting: the input of the
+    paper's tables."""
     results = read_results(study_dir) if results is None else results
-    frames = [pd.DataFrame(_json(study_dir, r.run_id, ROWS)).assign(run_id=r.run_id, **({"seed": r.seed, "setting": None} if r.step == "stage0" else {"setting": r.setting}))
+    frames = [pd.DataFrame(_json(study_dir, r.run_id, ROWS)).assign(run_id=r.run_id,
+                                                                    **({"seed": r.seed, "setting": None}
+                                                                       if r.step == "stage0"
+                                                                           else {"setting": r.setting}))
               for r in pd.concat([stage0_by_chain(results), _done(results, "stage2")]).itertuples()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+# control: a control run's arm, so its curve is never averaged into the learned one's
 _LABELS = {"stage0": ["task", "method", "seed"], "stage1": ["setting", "train_task", "seed"],
-           "stage2": ["setting", "train_task", "task", "source", "seed", "control"]}   # control: a control run's arm, so its curve is never averaged into the learned one's
+           "stage2": ["setting", "train_task", "task", "source", "seed", "control"]}
 
+# %% ../nbs/14_results.ipynb #4b964162
 def run_histories(study_dir:str|Path, # the study folder
                   results:pd.DataFrame, # its `results.csv`
                   step:str, # "stage0", "stage1" or "stage2"
@@ -127,7 +153,9 @@ def run_histories(study_dir:str|Path, # the study folder
         f = Path(study_dir)/r.run_id/HISTORY
         if not f.is_file(): continue   # runs made before histories were recorded
         labels = {k: getattr(r, k, None) for k in _LABELS[step]}   # a study without controls has no control column
-        if "control" in labels: labels["control"] = labels["control"] if isinstance(labels["control"], str) and labels["control"] else "learned"
+        if "control" in labels:
+            named = isinstance(labels["control"], str) and labels["control"]
+            labels["control"] = labels["control"] if named else "learned"
         frames.append(pd.DataFrame(read_json(f)).assign(run_id=r.run_id, **labels))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -139,10 +167,14 @@ def landscapes(study_dir:str|Path, # the study folder
     out = []
     for r in _done(results, "landscape").itertuples():
         f = Path(study_dir)/r.run_id/LANDSCAPE
-        if not f.is_file(): raise FileNotFoundError(f"{f} is missing although results.csv lists {r.run_id} as done; rerun `udt study run`")
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} is missing although results.csv lists {r.run_id} as done; "
+                                    "rerun `udt study run`")
         a = _json(study_dir, r.run_id, AREAS)
-        out.append({"run_id": r.run_id, "setting": r.setting, "train_task": r.train_task, "task": r.task, "seed": r.seed,
-                    "frame": pd.read_csv(f, dtype={"anchor": str}).fillna({"anchor": ""}), "areas": pd.DataFrame(a["areas"]), "unit_area": a.get("unit_area"),
+        out.append({"run_id": r.run_id, "setting": r.setting, "train_task": r.train_task, "task": r.task,
+                    "seed": r.seed,
+                    "frame": pd.read_csv(f, dtype={"anchor": str}).fillna({"anchor": ""}),
+                    "areas": pd.DataFrame(a["areas"]), "unit_area": a.get("unit_area"),
                     "metrics": _json(study_dir, r.run_id, METRICS)})
     return out
 
@@ -153,18 +185,22 @@ def run_seed(run_id:str, # a run id, `<step>-...-s<seed>-<hash>`
     m = re.search(r"-s(\d+)-[0-9a-f]{8}$", run_id)
     return int(m[1]) if m else None
 
+# %% ../nbs/14_results.ipynb #d4092814
 def seed_coverage(study_dir:str|Path, # a study folder (holding plan.json)
                   results:pd.DataFrame|None=None, # its `results.csv` (default: `read_results(study_dir)`)
                  )->pd.DataFrame:
     "Per seed of the study's plan: its runs, how many are finished in this folder, and whether its shard is complete."
     plan = read_object(Path(study_dir)/PLAN)
-    if plan is None: raise FileNotFoundError(f"{Path(study_dir)/PLAN} is missing; run the study (`udt study run STUDY.toml`) to write it")
+    if plan is None:
+        raise FileNotFoundError(f"{Path(study_dir)/PLAN} is missing; "
+                                "run the study (`udt study run STUDY.toml`) to write it")
     results = read_results(study_dir) if results is None else results
     done = set(results.run_id[results.state.isin(FINISHED)])
     t = pd.DataFrame({"seed": [run_seed(r) for r in plan["runs"]], "finished": [r in done for r in plan["runs"]]})
     t = t.groupby("seed").agg(runs=("finished", "size"), finished=("finished", "sum"))
     return t.assign(complete=t.finished == t.runs)
 
+# %% ../nbs/14_results.ipynb #03684db1
 def coverage_note(coverage:pd.DataFrame, # `seed_coverage`
                   study:str="STUDY.toml", # the study file, for the command that runs a missing seed
                  )->str:
@@ -173,7 +209,8 @@ def coverage_note(coverage:pd.DataFrame, # `seed_coverage`
     full, none = coverage.complete, coverage.finished == 0
     part = ~full & ~none
     out = [f"seeds complete: {seeds(full) or 'none'}"]
-    if part.any(): out.append("partly run: " + ", ".join(f"{s} ({r.finished} of {r.runs} runs)" for s, r in coverage[part].iterrows()))
+    if part.any(): out.append("partly run: " + ", ".join(f"{s} ({r.finished} of {r.runs} runs)"
+                                                         for s, r in coverage[part].iterrows()))
     if none.any(): out.append(f"missing: {seeds(none)} (`udt study run {study} --seeds {coverage.index[none][0]}`)")
     return "; ".join(out)
 
@@ -185,19 +222,23 @@ def _small_copy(src:Path, dst:Path):
     for f in src.iterdir():
         if f.is_file() and f.suffix in SMALL and not f.name.startswith("."): shutil.copy2(f, dst/f.name)
 
+# %% ../nbs/14_results.ipynb #030253ed
 def publish_runs(src:str|Path, # a study folder, `<runs>/<study>` (holding plan.json)
                  dst:str|Path, # the published folder, e.g. `reports/<study>`
                 )->dict: # {"copied", "kept", "removed", "results"}
-    "Merge the small artefacts of `src`'s finished runs into `dst` (no vectors, notebooks or logs) and rebuild `dst`'s results.csv."
+    """Merge the small artefacts of `src`'s finished runs into `dst` (no vectors, notebooks or logs) and rebuild `dst`'s
+    results.csv."""
     src, dst = Path(src), Path(dst)
     plan = read_object(src/PLAN)
-    if plan is None: raise FileNotFoundError(f"{src/PLAN} is missing: {src} is not a study folder that `udt study run` wrote")
+    if plan is None:
+        raise FileNotFoundError(f"{src/PLAN} is missing: {src} is not a study folder that `udt study run` wrote")
     runs, copied, kept = set(plan["runs"]), 0, 0
     dst.mkdir(parents=True, exist_ok=True)
     for r in sorted(runs):
         if run_state(src/r) in FINISHED: _small_copy(src/r, dst/r); copied += 1
         elif run_state(dst/r) in FINISHED: kept += 1   # another machine's shard
-    removed = [f for f in dst.iterdir() if f.is_dir() and (f/PARAMS).exists() and f.name not in runs]   # runs of an earlier plan
+    # runs of an earlier plan
+    removed = [f for f in dst.iterdir() if f.is_dir() and (f/PARAMS).exists() and f.name not in runs]
     for f in removed: shutil.rmtree(f)
     for name in (PLAN, STUDY_FILE):
         if (src/name).is_file(): shutil.copy2(src/name, dst/name)
@@ -207,13 +248,17 @@ def publish_runs(src:str|Path, # a study folder, `<runs>/<study>` (holding plan.
 # %% ../nbs/14_results.ipynb #0fbddd8e
 def learned_rows(rows:pd.DataFrame, # long results rows, possibly with control rows (`subspace` ≠ "learned")
                 )->pd.DataFrame:
-    "The stage-0 rows and the rows of learned subspaces: what the paper's tables are made of (controls are `evidence`'s)."
+    """The stage-0 rows and the rows of learned subspaces: what the paper's tables are made of (controls are
+    `evidence`'s)."""
     return rows[rows.subspace.isna() | (rows.subspace == "learned")] if "subspace" in rows else rows
 
-def paper_tables(rows:pd.DataFrame, # long results rows (`result_rows`): stage-0 rows and stage-2/3 rows with their `setting`
+# %% ../nbs/14_results.ipynb #79753568
+def paper_tables(rows:pd.DataFrame, # long results rows (`result_rows`): stage-0 and stage-2/3 rows with their `setting`
                 )->dict[str, pd.DataFrame]:
-    "The paper's Tables 1–4 (relative performance, %) from long results rows; a table whose rows are missing is left out."
-    from unified_delta_tuning.transfer import table1, table2   # here, not at the top: `transfer` imports torch, which `udt study status` needs not
+    """The paper's Tables 1–4 (relative performance, %) from long results rows; a table whose rows are missing is left
+    out."""
+    # here, not at the top: `transfer` imports torch, which `udt study status` needs not
+    from unified_delta_tuning.transfer import table1, table2
     if rows.empty: return {}
     rows = learned_rows(rows)
     s0 = rows[rows.stage == 0].drop_duplicates(["task", "target", "seed"])
@@ -226,8 +271,10 @@ def paper_tables(rows:pd.DataFrame, # long results rows (`result_rows`): stage-0
             if (part.stage == stage).any(): out[f"Table {n}"] = fn(both, index=index)
     return dict(sorted(out.items()))
 
+# %% ../nbs/14_results.ipynb #37430ebb
 def study_tables(study:Study|str|Path, # a study, its file or its folder
                  runs_root:str|Path="runs", # where a study's runs live
                 )->dict[str, pd.DataFrame]:
-    "The paper's Tables 1–4 (relative performance, %) from a study's finished runs; a table whose runs are missing is left out."
+    """The paper's Tables 1–4 (relative performance, %) from a study's finished runs; a table whose runs are missing is
+    left out."""
     return paper_tables(result_rows(study_folder(study, runs_root)))

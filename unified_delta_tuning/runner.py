@@ -16,10 +16,13 @@ from typing import Callable
 import pandas as pd
 
 from .core import atomic_write, write_json
-from .plan import STEP_NOTEBOOKS, Run, experiments_dir, missing_inputs, plan_runs, run_table, shard_runs
+from .plan import (STEP_NOTEBOOKS, Run, experiments_dir, missing_inputs, plan_runs, run_table,
+                                       shard_runs)
 from .reuse import reuse_note, reuse_runs
-from .execute import PROGRESS, clear_stop, disk_errno, disk_message, execute_run, stop_on_signals, usable_cores
-from .layout import DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_FILE, read_object, run_state
+from .execute import (PROGRESS, clear_stop, disk_errno, disk_message, execute_run, stop_on_signals,
+                                          usable_cores)
+from .layout import (DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_FILE, read_object,
+                                         run_state)
 from .results import write_results
 from .study import STEPS, TINY_BACKBONES, Study, load_study
 from .study_checks import StudyError
@@ -30,16 +33,21 @@ MIN_FREE_MB = 50   # free space a study folder's disk must have before any run s
 
 def _kernel_env(threads:int)->dict:
     "Environment of a run's kernel."
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 def _check_space(folder:Path):
     "Refuse to start when the disk holding `folder` has less than `MIN_FREE_MB` free."
     p = folder
     while not p.exists() and p != p.parent: p = p.parent
     free = shutil.disk_usage(p).free / 2**20
-    if free < MIN_FREE_MB: raise OSError(errno.ENOSPC, f"only {free:.0f} MiB free, less than the {MIN_FREE_MB} MiB a study needs", str(folder))
+    if free < MIN_FREE_MB: raise OSError(errno.ENOSPC,
+                                         f"only {free:.0f} MiB free, "
+                                         f"less than the {MIN_FREE_MB} MiB a study needs", str(folder))
 
+# %% ../nbs/12_runner.ipynb #c2f424cd
 @contextmanager
 def _study_lock(folder:Path):
     "Hold `<folder>/.lock` while running a study: a second runner of the same study stops instead of redoing live runs."
@@ -49,11 +57,13 @@ def _study_lock(folder:Path):
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0); who = f.read().strip() or "another process"; f.close()
-        raise StudyError(f"{folder} is being run by {who}; wait for it to finish (or stop it), then run again") from None
+        raise StudyError(f"{folder} is being run by {who}; "
+                         "wait for it to finish (or stop it), then run again") from None
     f.seek(0); f.truncate(); f.write(f"pid {os.getpid()}"); f.flush()
     try: yield
     finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()   # the OS also releases it if this process is killed
 
+# %% ../nbs/12_runner.ipynb #977be8af
 def _study_running(folder:Path)->bool:
     "Whether a runner holds the study folder's lock now."
     import fcntl
@@ -64,12 +74,15 @@ def _study_running(folder:Path)->bool:
         fcntl.flock(f, fcntl.LOCK_UN); return False
 
 def _run_parameters(study:Study, run:Run)->dict:
-    "A run's papermill parameters on this machine: its params with the backbone and data folders resolved (a Hugging Face name stays a name)."
+    """A run's papermill parameters on this machine: its params with the backbone and data folders resolved (a Hugging
+    Face name stays a name)."""
     p = dict(run.params)
-    if p["backbone"] not in TINY_BACKBONES + ("minilm",) and "backbone_revision" not in p: p["backbone"] = str(study.resolve(p["backbone"]))
+    if p["backbone"] not in TINY_BACKBONES + ("minilm",) and "backbone_revision" not in p:
+        p["backbone"] = str(study.resolve(p["backbone"]))
     if p.get("data_dir") is not None: p["data_dir"] = str(study.resolve(p["data_dir"]))
     return p
 
+# %% ../nbs/12_runner.ipynb #91c6ee6a
 def run_threads(jobs:int, # runs executed at the same time
                 threads:int|None=None, # asked for (`--threads`); None: the default
                )->int:
@@ -79,33 +92,41 @@ def run_threads(jobs:int, # runs executed at the same time
         return threads
     omp = os.environ.get("OMP_NUM_THREADS", "").strip()
     if omp:
-        if not omp.isdigit() or int(omp) < 1: raise ValueError(f"OMP_NUM_THREADS={omp!r} is not a positive whole number; set it to one (or unset it) or pass --threads")
+        if not omp.isdigit() or int(omp) < 1:
+            raise ValueError(f"OMP_NUM_THREADS={omp!r} is not a positive whole number; "
+                             "set it to one (or unset it) or pass --threads")
         return int(omp)
     return max(1, usable_cores() // jobs)
 
+# %% ../nbs/12_runner.ipynb #d31fc70e
 def _threads_warning(jobs:int, threads:int)->str|None:
     "A warning when `jobs` runs of `threads` threads each ask for more threads than this machine has cores."
     cores = usable_cores()
     if jobs * threads <= cores: return None
-    return (f"warning: {jobs} job(s) × {threads} thread(s) = {jobs * threads} threads on {cores} core(s): the runs compete for the CPU "
+    return (f"warning: {jobs} job(s) × {threads} thread(s) = {jobs * threads} threads on {cores} core(s): "
+            "the runs compete for the CPU "
             f"and each is slower (the scores do not change); use --threads {max(1, cores // jobs)} or fewer --jobs")
 
 # %% ../nbs/12_runner.ipynb #fc59eae8
 def _load(study:Study|str|Path, # a study or its file
          )->Study:
-    "A study, its file checked before it is read (a pipe, a device, a folder or a link loop is named as such) and an undecodable byte named with the file."
+    """A study, its file checked before it is read (a pipe, a device, a folder or a link loop is named as such) and an
+    undecodable byte named with the file."""
     if isinstance(study, Study): return study
     path = Path(study)
     if os.path.lexists(path): check_source(path, fix="give the path of a .toml study file")
     try: return load_study(path)
     except UnicodeDecodeError as e:
-        raise StudyError(f"{path}: byte 0x{e.object[e.start]:02x} at offset {e.start} is not UTF-8, so this is not a study file (TOML text); "
+        raise StudyError(f"{path}: byte 0x{e.object[e.start]:02x} at offset {e.start} is not UTF-8, "
+                         "so this is not a study file (TOML text); "
                          "give the path of a .toml study file") from None
 
+# %% ../nbs/12_runner.ipynb #0c28a11f
 def study_status(study:Study|str|Path, # a study or its file
                  runs_root:str|Path="runs", # the folder holding `<study name>/`
                 )->pd.DataFrame:
-    "The plan with each run's state on disk (`running` while a runner holds the study; `blocked` behind a failed run), wall time and error."
+    """The plan with each run's state on disk (`running` while a runner holds the study; `blocked` behind a failed run),
+    wall time and error."""
     study = _load(study)
     runs, root = plan_runs(study), Path(runs_root)/study.name
     t = run_table(runs)
@@ -115,20 +136,27 @@ def study_status(study:Study|str|Path, # a study or its file
     for r in runs:   # in dependency order, so blocking propagates
         if state[r.id] != "done" and any(state[d] in ("failed", "blocked") for d in r.deps): state[r.id] = "blocked"
     t["state"] = t.run.map(state)
-    t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := read_object(root/i/DONE)) else None for i, s in zip(t.run, t.state)]
-    t["error"] = [(read_object(root/i/ERROR) or {}).get("message", "") if s == "failed" else "" for i, s in zip(t.run, t.state)]
-    t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]   # copied from another study's folder, or ready there
-    t["note"] = [run_note(root/i) if s == "done" else "" for i, s in zip(t.run, t.state)]   # ended at chance, or a subspace that did not form
+    t["wall_s"] = [round(d["wall_time"], 1) if s == "done" and (d := read_object(root/i/DONE)) else None
+                   for i, s in zip(t.run, t.state)]
+    t["error"] = [(read_object(root/i/ERROR) or {}).get("message", "") if s == "failed" else ""
+                  for i, s in zip(t.run, t.state)]
+    # copied from another study's folder, or ready there
+    t["reused"] = [reuse_note(root/i, s) for i, s in zip(t.run, t.state)]
+    # ended at chance, or a subspace that did not form
+    t["note"] = [run_note(root/i) if s == "done" else "" for i, s in zip(t.run, t.state)]
     return t
 
+# %% ../nbs/12_runner.ipynb #fda64d4a
 def run_note(folder:str|Path, # a finished run's folder
             )->str:
-    "What a reader of the status must know about a finished run: a stage-0 run that ended at chance (`train.fit`), a stage-1 subspace that diverged (`evidence.stage1_check`); else ''."
+    """What a reader of the status must know about a finished run: a stage-0 run that ended at chance (`train.fit`), a
+    stage-1 subspace that diverged (`evidence.stage1_check`); else ''."""
     from unified_delta_tuning.evidence import stage1_check
     meta = read_object(Path(folder)/Path(SOLUTION).with_suffix(".json"))
     if isinstance(meta, dict) and meta.get("at_chance"): return "at chance"
     metrics = read_object(Path(folder)/METRICS)
-    if Path(folder).name.startswith("s1-") and isinstance(metrics, dict) and (h := stage1_check(metrics))["diverged"]: return f"stage 1 diverged: {h['why']}"
+    if Path(folder).name.startswith("s1-") and isinstance(metrics, dict) and (h := stage1_check(metrics))["diverged"]:
+        return f"stage 1 diverged: {h['why']}"
     return ""
 
 # %% ../nbs/12_runner.ipynb #d802d5f8
@@ -137,13 +165,15 @@ def _fmt_s(s:float)->str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
+# %% ../nbs/12_runner.ipynb #b9ca2c9d
 def progress_line(run_id:str, # the run
                   step:str, # its step ("stage0", ...)
                   progress:dict|None, # its `progress.json` (None: its loop has not reported yet)
                   elapsed:float, # seconds since the run started
                   now:float|None=None, # the time (`time.time()`); default: now
                  )->str:
-    "One line on a run in flight: step, what it trains, loop step, loss, last dev score, time elapsed and estimated time left."
+    """One line on a run in flight: step, what it trains, loop step, loss, last dev score, time elapsed and estimated
+    time left."""
     head = f"  running {run_id} ({step}): "
     if not progress: return head + f"starting ({_fmt_s(elapsed)} elapsed)"
     p, now = progress, time.time() if now is None else now
@@ -152,18 +182,27 @@ def progress_line(run_id:str, # the run
     if "loss" in p: parts.append(f"loss {p['loss']:.3f}")
     if "dev" in p: parts.append(f"dev {p['dev']:.3f}")
     parts.append(f"{_fmt_s(elapsed)} elapsed")
-    if 0 < done < total: parts.append(f"~{_fmt_s(max(0.0, (p['updated'] - p['started']) / done * (total - done) - (now - p['updated'])))} left in this loop")
+    if 0 < done < total:
+        left = max(0.0, (p['updated'] - p['started']) / done * (total - done) - (now - p['updated']))
+        parts.append(f"~{_fmt_s(left)} left in this loop")
     return head + ", ".join(x for x in parts if x)
 
+# %% ../nbs/12_runner.ipynb #8dfb4aa4
 def _log_progress(root:Path, running:dict, started:dict, log:Callable):
     "A progress line for every run in flight, from its `progress.json`."
     now = time.time()
-    for r in running.values(): log(progress_line(r.id, r.step, read_object(root/r.id/PROGRESS), now - started[r.id], now))
+    for r in running.values(): log(progress_line(r.id, r.step, read_object(root/r.id/PROGRESS),
+                                                 now - started[r.id], now))
 
-def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, env:dict, log:Callable, progress_every:float|None=30, nproc:int=1,
-              executor=None, # a `cluster.ClusterExecutor` (runs on Dask workers, as many at once as its `slots()`); None: a pool of `jobs` threads here
+# %% ../nbs/12_runner.ipynb #94a36287
+def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, env:dict, log:Callable,
+              progress_every:float|None=30, nproc:int=1,
+              # a `cluster.ClusterExecutor` (runs on Dask workers, as many at once as its `slots()`);
+              # None: a pool of `jobs` threads here
+              executor=None,
              )->tuple[dict, dict]:
-    "Execute `pending` runs `jobs` at a time, each once its dependencies are done; ({run id: final state}, {run id: wall time}). A disk error stops new runs."
+    """Execute `pending` runs `jobs` at a time, each once its dependencies are done; ({run id: final state}, {run id:
+    wall time}). A disk error stops new runs."""
     todo, nb_dir, outcome, running, k, halt = {r.id for r in pending}, experiments_dir(study), {}, {}, 0, None
     started, walls, shown = {}, {}, time.monotonic()
     pool = ThreadPoolExecutor(jobs) if executor is None else executor
@@ -182,59 +221,78 @@ def _schedule(study:Study, root:Path, pending:list[Run], state:dict, jobs:int, e
                                     root/r.id, nb_dir/STEP_NOTEBOOKS[r.step], _run_parameters(study, r), env, nproc)
                     running[f] = r; pending.remove(r); started[r.id] = time.time()
             if not running:
-                if pending and halt is None: raise RuntimeError(f"no run can start: {[r.id for r in pending][:3]} wait on runs that are not scheduled")
+                if pending and halt is None:
+                    raise RuntimeError(f"no run can start: {[r.id for r in pending][:3]} wait on runs "
+                                       "that are not scheduled")
                 continue
-            finished, _ = wait(running, timeout=None if progress_every is None else min(5.0, progress_every), return_when=FIRST_COMPLETED)
+            finished, _ = wait(running, timeout=None if progress_every is None else min(5.0, progress_every),
+                               return_when=FIRST_COMPLETED)
             for f in finished:
                 r = running.pop(f); k += 1
                 try: res = f.result()
                 except Exception as e: res = {"state": "failed", "wall_time": 0.0, "error": f"{type(e).__name__}: {e}"}
                 outcome[r.id], walls[r.id] = res["state"], res["wall_time"]
-                log(f"  [{k}/{len(todo)}] {res['state']:6} {r.id} ({res['wall_time']:.0f} s)" + (f": {res['error']}" if res.get("error") else ""))
+                error = f": {res['error']}" if res.get("error") else ""
+                log(f"  [{k}/{len(todo)}] {res['state']:6} {r.id} ({res['wall_time']:.0f} s)" + error)
                 if res.get("disk") and halt is None: halt = (r.id, res["error"])
             if progress_every is not None and running and time.monotonic() - shown >= progress_every:
                 _log_progress(root, running, started, log); shown = time.monotonic()
     except KeyboardInterrupt as e:
-        if executor is not None: e.runs = sorted(r.id for r in running.values())   # on workers: not in this process's `_IN_FLIGHT`
-        pool.shutdown(wait=False, cancel_futures=True); raise   # `stop_on_signals` stops the kernels in flight (the executor those on its workers)
+        # on workers: not in this process's `_IN_FLIGHT`
+        if executor is not None: e.runs = sorted(r.id for r in running.values())
+        # `stop_on_signals` stops the kernels in flight (the executor those on its workers)
+        pool.shutdown(wait=False, cancel_futures=True); raise
     pool.shutdown(wait=True)
-    if halt: raise StudyError(f"run {halt[0]} failed writing to disk, so no further run was started ({len(pending)} not started): {halt[1]}")
+    if halt:
+        raise StudyError(f"run {halt[0]} failed writing to disk, "
+                         f"so no further run was started ({len(pending)} not started): {halt[1]}")
     return outcome, walls
 
 # %% ../nbs/12_runner.ipynb #02eda3a5
 def custom_notebooks_note(study:Study)->str|None:
     "A line saying that the study runs its own step notebooks (`notebooks = DIR`), or None."
     if not study.notebooks: return None
-    return (f"custom step notebooks: {experiments_dir(study)} (`notebooks` in {study.path or 'the study'}), not the package's; they run as code "
+    return (f"custom step notebooks: {experiments_dir(study)} (`notebooks` in {study.path or 'the study'}), "
+            "not the package's; they run as code "
             "with your permissions, and their code's hash is in their runs' ids")
 
 def _dry_run(study:Study, table:pd.DataFrame, problems:list[str], root:Path, log:Callable):
     "Print the plan and the missing inputs."
     counts = table.groupby("step", sort=False).size().to_dict()
-    log(f"study {study.name!r} ({study.path}): {len(table)} runs ({', '.join(f'{k}: {v}' for k, v in counts.items())}) in {root}/")
+    log(f"study {study.name!r} ({study.path}): "
+        f"{len(table)} runs ({', '.join(f'{k}: {v}' for k, v in counts.items())}) in {root}/")
     log(table.drop(columns=["wall_s", "error"]).to_string(index=False))
     if (note := custom_notebooks_note(study)): log(note)
-    log(f"missing inputs ({len(problems)}):" + "".join(f"\n  {p}" for p in problems) if problems else "missing inputs: none")
+    log(f"missing inputs ({len(problems)}):" + "".join(f"\n  {p}" for p in problems) if problems
+        else "missing inputs: none")
 
+# %% ../nbs/12_runner.ipynb #8a61a97a
 def _backend_jobs(cluster:str|None, scheduler:str|None, jobs:int)->int:
-    "Runs at once on this machine's cores, for the default threads per run: `jobs`, N of `local:N`, else one per core (the runs are elsewhere)."
+    """Runs at once on this machine's cores, for the default threads per run: `jobs`, N of `local:N`, else one per core
+    (the runs are elsewhere)."""
     if cluster is None and scheduler is None: return jobs
     if cluster is not None and scheduler is not None: raise ValueError("give either --cluster or --scheduler, not both")
-    if jobs != 1: raise ValueError(f"--jobs {jobs} sizes the local pool; on a cluster the workers decide how many runs go at once (local:N: N)")
-    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")): raise ValueError(f"--scheduler {scheduler!r}: give the scheduler's address, tcp://HOST:PORT")
+    if jobs != 1:
+        raise ValueError(f"--jobs {jobs} sizes the local pool; "
+                         "on a cluster the workers decide how many runs go at once (local:N: N)")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")):
+        raise ValueError(f"--scheduler {scheduler!r}: give the scheduler's address, tcp://HOST:PORT")
     if cluster is not None:
         from unified_delta_tuning.cluster import parse_cluster   # imports no Dask
         kind, n = parse_cluster(cluster)
         if kind == "local": return n
     return usable_cores()   # slurm, pbs, a running scheduler: single-threaded runs unless --threads says otherwise
 
+# %% ../nbs/12_runner.ipynb #4162fc13
 @contextmanager
 def _backend(cluster:str|None, scheduler:str|None, study:Study, root:Path, log:Callable):
     "None (the local pool), or a `cluster.ClusterExecutor` whose workers were checked to share `root`; closed on exit."
     if cluster is None and scheduler is None: yield None; return
-    from unified_delta_tuning.cluster import study_executor   # distributed is an optional extra (`pip install unified-delta-tuning[cluster]`)
+    # distributed is an optional extra (`pip install unified-delta-tuning[cluster]`)
+    from unified_delta_tuning.cluster import study_executor
     with study_executor(cluster, scheduler, study, root, log) as executor: yield executor
 
+# %% ../nbs/12_runner.ipynb #7df6bcab
 def run_study(study:Study|str|Path, # a study or its file
               runs_root:str|Path="runs", # runs go to `<runs_root>/<study name>/<run id>/`
               jobs:int=1, # runs executed at the same time (worker processes)
@@ -243,9 +301,12 @@ def run_study(study:Study|str|Path, # a study or its file
               threads:int|None=None, # threads per run; None: `$OMP_NUM_THREADS` when it is set, else cores // jobs
               log:Callable=print, # where progress lines go
               progress_every:float|None=30, # seconds between progress lines on the runs in flight; None: none
-              nproc:int=1, # > 1: stage-0 and stage-1 runs train in this many processes under `torchrun` (`05a_distributed`)
+              # > 1: stage-0 and stage-1 runs train in this many processes under `torchrun` (`05a_distributed`)
+              nproc:int=1,
               seeds:list[int]|None=None, # run only these seeds' chains, a shard (`plan.shard_runs`); None: every seed
-              cluster:str|None=None, # run on Dask workers (`12a_cluster`): "local:N", "slurm" or "pbs" (from the study's [cluster]); None: the local pool
+              # run on Dask workers (`12a_cluster`): "local:N", "slurm" or "pbs" (from the study's [cluster]);
+              # None: the local pool
+              cluster:str|None=None,
               scheduler:str|None=None, # or on the workers of a running Dask scheduler, "tcp://HOST:PORT"
              )->pd.DataFrame: # the plan with each run's final state
     "Run every unfinished run of a study (or of a shard of its seeds) in dependency order, then rebuild `results.csv`."
@@ -254,16 +315,22 @@ def run_study(study:Study|str|Path, # a study or its file
     if jobs < 1: raise ValueError(f"jobs must be at least 1, got {jobs}")
     if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}")
     runs, root = plan_runs(study), Path(runs_root)/study.name
-    shard = runs if seeds is None else shard_runs(runs, seeds)   # plan.json still lists every run: the report counts what is missing
+    # plan.json still lists every run: the report counts what is missing
+    shard = runs if seeds is None else shard_runs(runs, seeds)
     table, problems = study_status(study, runs_root), missing_inputs(study)
-    if dry_run: _dry_run(study, table, problems, root, log); table.attrs["missing"] = problems; return table   # `udt` exits 2 on any
-    if problems: raise StudyError(f"cannot start {study.name!r}: {len(problems)} missing input(s):\n  " + "\n  ".join(problems))
+    # `udt` exits 2 on any
+    if dry_run: _dry_run(study, table, problems, root, log); table.attrs["missing"] = problems; return table
+    if problems:
+        raise StudyError(f"cannot start {study.name!r}: {len(problems)} missing input(s):\n  " + "\n  ".join(problems))
     threads, state = run_threads(_backend_jobs(cluster, scheduler, jobs), threads), dict(zip(table.run, table.state))
     pending = [r for r in shard if (only is None or r.step == only) and state[r.id] != "done"]
-    n_sel = sum(only is None or r.step == only for r in shard); reused = n_sel - len(pending)   # `_schedule` empties `pending`
+    # `_schedule` empties `pending`
+    n_sel = sum(only is None or r.step == only for r in shard); reused = n_sel - len(pending)
     of = f" of seed(s) {', '.join(map(str, seeds))} ({len(shard)} of its {len(runs)})" if seeds is not None else ""
-    log(f"study {study.name!r}: {n_sel} runs{of}{f' of {only}' if only else ''}, {reused} already done, {len(pending)} to run "
-        f"with {f'{jobs} job(s)' if cluster is None and scheduler is None else f'Dask workers ({cluster or scheduler})'} × {threads} thread(s)"
+    where = f'{jobs} job(s)' if cluster is None and scheduler is None else f'Dask workers ({cluster or scheduler})'
+    log(f"study {study.name!r}: {n_sel} runs{of}{f' of {only}' if only else ''}, {reused} already done, "
+        f"{len(pending)} to run "
+        f"with {where} × {threads} thread(s)"
         f"{f' (stages 0 and 1: {nproc} processes each, torchrun)' if nproc > 1 else ''} in {root}/")
     if pending and cluster is None and scheduler is None and (warning := _threads_warning(jobs, threads)): log(warning)
     if (note := custom_notebooks_note(study)): log(note)
@@ -271,20 +338,26 @@ def run_study(study:Study|str|Path, # a study or its file
     try:   # a read-only folder or a full disk stops it here, before any run, with one paragraph
         _check_space(root)
         with _study_lock(root), stop_on_signals(), _backend(cluster, scheduler, study, root, log) as executor:
-            atomic_write(root/STUDY_FILE, study.text)   # the study as run: the report reads its name, description and settings
-            write_json(root/PLAN, {"runs": [r.id for r in runs]})   # which run folders belong to it (results.csv: `current`)
+            # the study as run: the report reads its name, description and settings
+            atomic_write(root/STUDY_FILE, study.text)
+            # which run folders belong to it (results.csv: `current`)
+            write_json(root/PLAN, {"runs": [r.id for r in runs]})
             copied = reuse_runs(pending, root, log)   # finished in another study beside it
             for r in copied: state[r.id] = "done"; pending.remove(r)
-            outcome, walls = _schedule(study, root, pending, state, jobs, _kernel_env(threads), log, progress_every, nproc, executor)
-        if any((root/r.id).is_dir() for r in runs): write_results(root)   # no run folder yet (all blocked): no results.csv
+            outcome, walls = _schedule(study, root, pending, state, jobs, _kernel_env(threads), log,
+                                       progress_every, nproc, executor)
+        # no run folder yet (all blocked): no results.csv
+        if any((root/r.id).is_dir() for r in runs): write_results(root)
     except OSError as e:
         if disk_errno(e) is None: raise
         raise StudyError(disk_message(e, f"cannot run study {study.name!r}", root)) from None
     table = study_status(study, runs_root)
     table.loc[table.run.isin([i for i, s in outcome.items() if s == "blocked"]), "state"] = "blocked"
-    log(study_summary(study.name, table, outcome, walls, reused + len(copied), time.perf_counter() - start, root/RESULTS))
+    log(study_summary(study.name, table, outcome, walls, reused + len(copied),
+                      time.perf_counter() - start, root/RESULTS))
     return table
 
+# %% ../nbs/12_runner.ipynb #c4e9c037
 def study_summary(name:str, # the study's name
                   table:pd.DataFrame, # `study_status` after the run
                   outcome:dict, # {run id: state} of the runs executed now
@@ -293,9 +366,12 @@ def study_summary(name:str, # the study's name
                   seconds:float, # wall-clock time of the whole study run
                   results:Path, # its results.csv
                  )->str:
-    "What a finished `udt study run` did: runs done, failed, blocked and reused, the runs' total time and the wall-clock time."
+    """What a finished `udt study run` did: runs done, failed, blocked and reused, the runs' total time and the
+    wall-clock time."""
     now = pd.Series(outcome, dtype=object).value_counts().to_dict()
     did = ", ".join(f"{now[s]} {s}" for s in ("done", "failed", "blocked", "interrupted") if now.get(s))
     n = table.state.value_counts().to_dict()
-    return (f"study {name!r}: {did or 'nothing to run'} now, {reused} reused (done before); run time {_fmt_s(sum(walls.values()))} in "
-            f"{_fmt_s(seconds)} wall-clock. The study: {', '.join(f'{v} {k}' for k, v in n.items())}; results in {results}")
+    return (f"study {name!r}: {did or 'nothing to run'} now, {reused} reused (done before); "
+            f"run time {_fmt_s(sum(walls.values()))} in "
+            f"{_fmt_s(seconds)} wall-clock. The study: {', '.join(f'{v} {k}' for k, v in n.items())}; "
+            f"results in {results}")

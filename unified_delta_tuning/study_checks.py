@@ -11,7 +11,9 @@ import difflib, json, re
 from dataclasses import fields
 from pathlib import Path
 
-from .settings import ALL_METHODS, DELTA_METHODS, METHOD_RECORDS, METHODS, OPTIMIZERS, PAPER_SIZES, PEFT_METHODS, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig # no torch: checking a study is instant
+# no torch: checking a study is instant
+from .settings import (ALL_METHODS, DELTA_METHODS, METHOD_RECORDS, METHODS, OPTIMIZERS, PAPER_SIZES,
+                                           PEFT_METHODS, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig)
 from .metrics import METRICS
 from .hub import is_hub_name
 from .examples import SPLITS
@@ -24,19 +26,29 @@ class StudyError(ValueError):
 
 SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
-LOOP_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("seed", "progress"))  # `TrainConfig` fields a study sets
-SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "methods")  # stage-1 settings (the study sets the methods)
-STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"),   # [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters; seed: one stage 0 for every chain
+# `TrainConfig` fields a study sets
+LOOP_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("seed", "progress"))
+# stage-1 settings (the study sets the methods)
+SUBSPACE_KEYS = tuple(f.name for f in fields(SubspaceConfig) if f.name != "methods")
+# [stage0.methods.<method>]: that method's own settings; [stage0.imported]: PEFT adapters; seed: one stage 0 for every
+# chain
+STAGE_KEYS = {"stage0": LOOP_KEYS + CAP_KEYS + ("methods", "imported", "seed"),
               "stage1": LOOP_KEYS + CAP_KEYS + SUBSPACE_KEYS,
               "stage2": tuple(k for k in LOOP_KEYS if k != "lr") + CAP_KEYS + ("lrs",)}
 TOP_KEYS = ("name", "description", "backbone", "methods", "seeds", "sizes", "precision", "notebooks", "tasks",
-            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape", "claims", "cluster", "logging")
-CONTROL_KEYS = ("random", "permuted", "unrelated", "pca", "mean", "unrelated_to")  # [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
-LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9], "points_per_pass": 8,
-                      "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}  # test: examples no checkpoint was chosen on
+            "stage0", "stage1", "stage2", "single_task", "multi_task", "four_methods", "controls", "landscape",
+            "claims", "cluster", "logging")
+# [controls]: stage 2-3 through subspaces that could match the learned one if the claims were false
+CONTROL_KEYS = ("random", "permuted", "unrelated", "pca", "mean", "unrelated_to")
+# test: examples no checkpoint was chosen on
+LANDSCAPE_DEFAULTS = {"n": 9, "u_range": [-0.5, 1.5], "v_range": [-0.5, 1.5], "fractions": [0.8, 0.9],
+                      "points_per_pass": 8,
+                      "batch_size": 32, "basis": "affine", "split": "test", "max_examples": None}
 LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCAPE_DEFAULTS)
-TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS  # [tasks]; a table [tasks.<name>] declares a task of the study's own (`TASK_SPEC_KEYS`)
-SETTING_KEYS = {"single_task": ("pairs", "seeds", "stage1", "stage2"), "multi_task": ("sources", "targets", "seeds", "stage1", "stage2")}
+# [tasks]; a table [tasks.<name>] declares a task of the study's own (`TASK_SPEC_KEYS`)
+TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS
+SETTING_KEYS = {"single_task": ("pairs", "seeds", "stage1", "stage2"),
+                "multi_task": ("sources", "targets", "seeds", "stage1", "stage2")}
 
 # %% ../nbs/10a_study_checks.ipynb #a1b047b8
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -60,14 +72,17 @@ def _key_line(text:str, # the TOML text
 
 # %% ../nbs/10a_study_checks.ipynb #063e4933
 def _override_where(study_path, text, key:str)->str|None:
-    "Where an error about `key` comes from when an override set it, a table holding it or a key inside it; None otherwise."
+    """Where an error about `key` comes from when an override set it, a table holding it or a key inside it; None
+    otherwise."""
     overrides = getattr(text, "overrides", {})
     for k, s in overrides.items():
         if key == k or key.startswith(k + "."): return f"{study_path or '<study>'} with --set {s} ({key})"
-    inside = [s for k, s in overrides.items() if k.startswith(key + ".")]   # e.g. an error about [stage1] after --set stage1.group_size=3
+    # e.g. an error about [stage1] after --set stage1.group_size=3
+    inside = [s for k, s in overrides.items() if k.startswith(key + ".")]
     if inside:
         line = _key_line(text.source, key)
-        return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key}, with " + " ".join(f"--set {s}" for s in inside) + ")"
+        sets = " ".join(f"--set {s}" for s in inside)
+        return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key}, with {sets})"
 
 def _where(study_path, text:str|None, key:str)->str:
     if (over := _override_where(study_path, text, key)): return over   # a key set by `--set` (`parse_overrides`)
@@ -75,6 +90,7 @@ def _where(study_path, text:str|None, key:str)->str:
     line = _key_line(text, key) if text else None
     return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key})"
 
+# %% ../nbs/10a_study_checks.ipynb #4a06fc70
 def _fail(study_path, text, key, msg)->StudyError: return StudyError(f"{_where(study_path, text, key)}: {msg}")
 
 # %% ../nbs/10a_study_checks.ipynb #b51429dd
@@ -101,20 +117,25 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
     _unknown_keys(d, STAGE_KEYS[stage], prefix, path, text)
     for k, v in d.items():
         key = prefix + k
-        if k == "imported":   # "task/lora" = a PEFT LoRA adapter folder, used as that stage-0 solution instead of training one
+        # "task/lora" = a PEFT LoRA adapter folder, used as that stage-0 solution instead of training one
+        if k == "imported":
             _check_type(v, dict, key, path, text)
             for tm, folder in v.items():
                 _check_type(folder, str, f"{key}.{tm}", path, text)
                 if tm.count("/") != 1 or tm.split("/")[1] not in PEFT_METHODS.values():
                     kinds = " or ".join(f'"<task>/{m}"' for m in PEFT_METHODS.values())
-                    raise _fail(path, text, f"{key}.{tm}", f"name an imported adapter as {kinds} (the methods PEFT adapters hold here), got {tm!r}")
+                    raise _fail(path, text, f"{key}.{tm}",
+                                f"name an imported adapter as {kinds} (the methods PEFT adapters "
+                                f"hold here), got {tm!r}")
             continue
-        if k == "seed":   # stage 0 trained once per task × method with this seed, and shared by every chain (study seed)
+        # stage 0 trained once per task × method with this seed, and shared by every chain (study seed)
+        if k == "seed":
             _check_type(v, int, key, path, text); continue
         if k == "methods":   # per-method overrides of stage 0, e.g. a smaller lr for fine-tuning
             _check_type(v, dict, key, path, text); _unknown_keys(v, list(ALL_METHODS), f"{key}.", path, text)
             for m, over in v.items():
-                _check_type(over, dict, f"{key}.{m}", path, text); _unknown_keys(over, LOOP_KEYS, f"{key}.{m}.", path, text)
+                _check_type(over, dict,
+                            f"{key}.{m}", path, text); _unknown_keys(over, LOOP_KEYS, f"{key}.{m}.", path, text)
                 _check_stage(over, stage, f"{key}.{m}.", path, text)
             continue
         if k in ("lr", "init_std"): _check_type(v, float, key, path, text, positive=True)
@@ -124,13 +145,19 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
         elif k in ("optimizer", "mode", "up", "recon", "weighting"):
             _check_type(v, str, key, path, text)
             allowed = {"optimizer": OPTIMIZERS, "mode": ("rank", "generate")}.get(k)
-            if allowed and v not in allowed: raise _fail(path, text, key, f"unknown {k} {v!r}; use one of {list(allowed)}")
+            if allowed and v not in allowed: raise _fail(path, text, key,
+                                                         f"unknown {k} {v!r}; use one of {list(allowed)}")
         elif k == "lrs":
-            if not _check_type(v, list, key, path, text): raise _fail(path, text, key, "give at least one learning rate, e.g. lrs = [1e-2, 5e-2]")
+            if not _check_type(v, list, key, path, text): raise _fail(path, text, key,
+                                                                      "give at least one learning rate, "
+                                                                      "e.g. lrs = [1e-2, 5e-2]")
             for x in v: _check_type(x, float, key, path, text, positive=True)
-        else: _check_type(v, int, key, path, text, positive=True)  # batch_size, steps, eval_every, micro_batches, y, n_points, group_size, caps
+        # batch_size, steps, eval_every, micro_batches, y, n_points, group_size, caps
+        else: _check_type(v, int, key, path, text, positive=True)
     if d.get("micro_batches", 1) > d.get("batch_size", TrainConfig.batch_size):
-        raise _fail(path, text, prefix + "micro_batches", f"{d['micro_batches']} micro-batches of a batch of {d.get('batch_size', TrainConfig.batch_size)} leave some empty; "
+        raise _fail(path, text, prefix + "micro_batches",
+                    f"{d['micro_batches']} micro-batches of a batch of "
+                    f"{d.get('batch_size', TrainConfig.batch_size)} leave some empty; "
                     "use at most batch_size (2 is the measured choice, `benchmarks/length_groups.json`)")
     if stage == "stage1":
         try: SubspaceConfig(**{k: v for k, v in d.items() if k in SUBSPACE_KEYS})
@@ -146,56 +173,83 @@ def _check_tasks(names, key:str, path, text, tasks:dict)->list[str]:
         _check_type(n, str, key, path, text)
         if n not in OFFLINE_TASKS and n not in tasks["own"] and tasks["data_dir"] is None:
             close = difflib.get_close_matches(n, [*OFFLINE_TASKS, *tasks["own"]], n=1)
-            raise _fail(path, text, key, f"unknown task {n!r}{f' (did you mean {close[0]!r}?)' if close else ''}; offline tasks are "
-                        f"{', '.join(OFFLINE_TASKS)}{'; declared: ' + ', '.join(tasks['own']) if tasks['own'] else ''}; declare a task of your own "
-                        f"in [tasks.{n}] (source = \"my.csv\", text_col, label_col, metric), or for CrossFit tasks set `data_dir` in [tasks] "
+            declared = '; declared: ' + ', '.join(tasks['own']) if tasks['own'] else ''
+            raise _fail(path, text, key,
+                        f"unknown task {n!r}{f' (did you mean {close[0]!r}?)' if close else ''}; offline tasks are "
+                        f"{', '.join(OFFLINE_TASKS)}{declared}; declare a task of your own "
+                        f"in [tasks.{n}] (source = \"my.csv\", text_col, label_col, metric), "
+                        "or for CrossFit tasks set `data_dir` in [tasks] "
                         f"to the folder that holds their folders")
     if len(set(names)) != len(names): raise _fail(path, text, key, f"lists a task twice: {names}")
     return list(names)
 
 # %% ../nbs/10a_study_checks.ipynb #71257574
 def _check_own_task(name:str, spec, path, text)->dict:
-    "Validate a declared task `[tasks.<name>]`: its source and how to read it (whether the file reads is `plan.missing_inputs`' check)."
+    """Validate a declared task `[tasks.<name>]`: its source and how to read it (whether the file reads is
+    `plan.missing_inputs`' check)."""
     key = f"tasks.{name}"
     _check_type(spec, dict, key, path, text); _unknown_keys(spec, TASK_SPEC_KEYS, f"{key}.", path, text)
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
-        raise _fail(path, text, key, f"a task name is made of letters, digits, '_', '.' and '-' (it names run folders), got {name!r}")
-    if name in OFFLINE_TASKS: raise _fail(path, text, key, f"{name!r} is an offline task; give your task another name, e.g. [tasks.{name}-own]")
+        raise _fail(path, text, key,
+                    f"a task name is made of letters, digits, '_', '.' and '-' (it names run folders), got {name!r}")
+    if name in OFFLINE_TASKS: raise _fail(path, text, key,
+                                          f"{name!r} is an offline task; give your task another name, "
+                                          f"e.g. [tasks.{name}-own]")
     src, ds = spec.get("source"), spec.get("dataset")
     if src is None and ds is None:
-        raise _fail(path, text, key, 'needs a `source`: a CSV/TSV/JSON(L) file, a CrossFit task folder or a `save_to_disk` folder (relative to the '
-                    'study file), or { train = "train.csv", test = "test.csv" }; or a `dataset`: "org/name" of a dataset in the Hugging Face cache')
-    if src is not None and ds is not None: raise _fail(path, text, f"{key}.dataset", "a task has a `source` or a `dataset`, not both; keep the one its examples come from")
+        raise _fail(path, text, key,
+                    'needs a `source`: a CSV/TSV/JSON(L) file, '
+                    'a CrossFit task folder or a `save_to_disk` folder (relative to the '
+                    'study file), or { train = "train.csv", test = "test.csv" }; or a `dataset`: '
+                    '"org/name" of a dataset in the Hugging Face cache')
+    if src is not None and ds is not None: raise _fail(path, text, f"{key}.dataset",
+                                                       "a task has a `source` or a `dataset`, not both; "
+                                                       "keep the one its examples come from")
     for k in ("config", "split"):
-        if k in spec and ds is None: raise _fail(path, text, f"{key}.{k}", f"`{k}` goes with a `dataset` (a Hugging Face name); drop it or name the dataset")
+        if k in spec and ds is None: raise _fail(path, text, f"{key}.{k}",
+                                                 f"`{k}` goes with a `dataset` (a Hugging Face name); "
+                                                 "drop it or name the dataset")
     if ds is not None:
         _check_type(ds, str, f"{key}.dataset", path, text)
-        if not is_hub_name(ds): raise _fail(path, text, f"{key}.dataset", f"{ds!r} is not a Hugging Face name; write it as org/name (a file or folder is a `source`)")
+        if not is_hub_name(ds): raise _fail(path, text, f"{key}.dataset",
+                                            f"{ds!r} is not a Hugging Face name; "
+                                            "write it as org/name (a file or folder is a `source`)")
         if "config" in spec: _check_type(spec["config"], str, f"{key}.config", path, text)
         if "split" in spec:
-            _check_type(spec["split"], dict, f"{key}.split", path, text); _unknown_keys(spec["split"], SPLITS, f"{key}.split.", path, text)
+            _check_type(spec["split"], dict,
+                        f"{key}.split", path, text); _unknown_keys(spec["split"], SPLITS, f"{key}.split.", path, text)
             for s, v in spec["split"].items(): _check_type(v, str, f"{key}.split.{s}", path, text)
     elif isinstance(src, dict):
         _unknown_keys(src, ("train", "dev", "test"), f"{key}.source.", path, text)
-        if "train" not in src or "test" not in src: raise _fail(path, text, f"{key}.source", "split files need at least train and test (dev is carved from train if missing)")
+        if "train" not in src or "test" not in src: raise _fail(path, text, f"{key}.source",
+                                                                "split files need at least train and test (dev is "
+                                                                "carved from train if missing)")
         for s, f in src.items(): _check_type(f, str, f"{key}.source.{s}", path, text)
-        if "split_col" in spec: raise _fail(path, text, f"{key}.split_col", "the source is already split into files; drop split_col or give one file")
+        if "split_col" in spec: raise _fail(path, text, f"{key}.split_col",
+                                            "the source is already split into files; drop split_col or give one file")
     else: _check_type(src, str, f"{key}.source", path, text)
     for k in ("text_col", "label_col", "encoding", "split_col", "metric"):
         if k in spec: _check_type(spec[k], str, f"{key}.{k}", path, text)
     if "metric" in spec and spec["metric"] not in METRICS:
         lower = {m.lower(): m for m in METRICS}
         close = [lower[m] for m in difflib.get_close_matches(spec["metric"].lower(), lower, n=1)]
-        raise _fail(path, text, f"{key}.metric", f"unknown metric {spec['metric']!r}{f' (did you mean {close[0]!r}?)' if close else ''}; use one of {list(METRICS)}")
+        raise _fail(path, text, f"{key}.metric",
+                    f"unknown metric {spec['metric']!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                    f"use one of {list(METRICS)}")
     if "encoding" in spec:
         import codecs
         try: codecs.lookup(spec["encoding"])
-        except LookupError: raise _fail(path, text, f"{key}.encoding", f"unknown encoding {spec['encoding']!r}; use e.g. \"utf-8\" or \"latin-1\"") from None
+        except LookupError: raise _fail(path, text, f"{key}.encoding",
+                                        f"unknown encoding {spec['encoding']!r}; "
+                                        "use e.g. \"utf-8\" or \"latin-1\"") from None
     labels = spec.get("labels")
     if labels is not None:
         ok = (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(l, str) and l for l in labels)) or \
-             (isinstance(labels, dict) and len(set(labels.values())) >= 2 and all(isinstance(l, str) and l for l in labels.values()))
-        if not ok: raise _fail(path, text, f"{key}.labels", 'give the label words in id order (labels = ["negative", "positive"]) or a word per raw label '
+             (isinstance(labels, dict) and len(set(labels.values())) >= 2
+              and all(isinstance(l, str) and l for l in labels.values()))
+        if not ok: raise _fail(path, text, f"{key}.labels",
+                               'give the label words in id order (labels = ["negative", '
+                               '"positive"]) or a word per raw label '
                                '(labels = { "0" = "negative", "1" = "positive" }), at least two distinct words')
     if "split_seed" in spec: _check_type(spec["split_seed"], int, f"{key}.split_seed", path, text)
     for k in ("dev_size", "test_size"):
@@ -212,20 +266,28 @@ def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
     d = {**LANDSCAPE_DEFAULTS, **d}
     setting = _check_type(d.get("setting", "single"), str, "landscape.setting", path, text)
     key = {"single": "single_task", "multi": "multi_task"}.get(setting)
-    if key is None: raise _fail(path, text, "landscape.setting", f"unknown setting {setting!r}; use 'single' or 'multi'")
-    if key not in settings: raise _fail(path, text, "landscape.setting", f"the study has no [{key}], so there is no {setting}-task subspace to map")
+    if key is None: raise _fail(path, text, "landscape.setting",
+                                f"unknown setting {setting!r}; use 'single' or 'multi'")
+    if key not in settings: raise _fail(path, text, "landscape.setting",
+                                        f"the study has no [{key}], so there is no {setting}-task subspace to map")
     if len([m for m in METHODS if m in methods]) < 3:
-        raise _fail(path, text, "landscape", f"the plane goes through the stage-2 solutions of adapter, LoRA and prefix; the study's methods are {methods}")
+        raise _fail(path, text, "landscape",
+                    "the plane goes through the stage-2 solutions of adapter, LoRA and prefix; "
+                    f"the study's methods are {methods}")
     if setting == "single":
         pairs = settings[key]["pairs"]
         train_task = _check_type(d.get("train_task", next(iter(pairs))), str, "landscape.train_task", path, text)
-        if train_task not in pairs: raise _fail(path, text, "landscape.train_task", f"{train_task!r} is not a source of [single_task.pairs] ({list(pairs)})")
+        if train_task not in pairs: raise _fail(path, text, "landscape.train_task",
+                                                f"{train_task!r} is not a source of "
+                                                f"[single_task.pairs] ({list(pairs)})")
         targets = pairs[train_task]
     else: train_task, targets = "+".join(settings[key]["sources"]), settings[key]["targets"]
     tasks = _check_type(d.get("tasks", targets[:1]), list, "landscape.tasks", path, text)
     off = [t for t in tasks if t not in targets]
-    if not tasks: raise _fail(path, text, "landscape.tasks", f"give at least one held-out task of the subspace, e.g. {targets[:1]}")
-    if off: raise _fail(path, text, "landscape.tasks", f"{off} have no stage-2 runs in this subspace; pick from its held-out tasks {targets}")
+    if not tasks: raise _fail(path, text, "landscape.tasks",
+                              f"give at least one held-out task of the subspace, e.g. {targets[:1]}")
+    if off: raise _fail(path, text, "landscape.tasks",
+                        f"{off} have no stage-2 runs in this subspace; pick from its held-out tasks {targets}")
     n = d["n"]
     for k in (n if isinstance(n, list) else [n]): _check_type(k, int, "landscape.n", path, text, positive=True)
     for k in ("u_range", "v_range"):
@@ -233,13 +295,19 @@ def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
         if len(r) != 2 or not all(isinstance(x, (int, float)) for x in r) or r[0] >= r[1]:
             raise _fail(path, text, f"landscape.{k}", f"must be [start, end] with start < end, got {r!r}")
     fr = _check_type(d["fractions"], list, "landscape.fractions", path, text)
-    if not fr: raise _fail(path, text, "landscape.fractions", "give at least one threshold, e.g. fractions = [0.8, 0.9]")
+    if not fr: raise _fail(path, text, "landscape.fractions",
+                           "give at least one threshold, e.g. fractions = [0.8, 0.9]")
     for x in fr: _check_type(x, float, "landscape.fractions", path, text, positive=True)
     for k in ("points_per_pass", "batch_size"): _check_type(d[k], int, f"landscape.{k}", path, text, positive=True)
     if d.get("max_dev") is not None: _check_type(d["max_dev"], int, "landscape.max_dev", path, text, positive=True)
-    if d["split"] not in ("dev", "test"): raise _fail(path, text, "landscape.split", f"unknown split {d['split']!r}; use 'test' (examples no checkpoint was chosen on) or 'dev'")
-    if d["max_examples"] is not None: _check_type(d["max_examples"], int, "landscape.max_examples", path, text, positive=True)
-    if d["basis"] not in ("affine", "orthonormal"): raise _fail(path, text, "landscape.basis", f"unknown basis {d['basis']!r}; use 'affine' or 'orthonormal'")
+    if d["split"] not in ("dev", "test"): raise _fail(path, text, "landscape.split",
+                                                      f"unknown split {d['split']!r}; "
+                                                      "use 'test' (examples no checkpoint was chosen on) or 'dev'")
+    if d["max_examples"] is not None: _check_type(d["max_examples"], int, "landscape.max_examples",
+                                                  path, text, positive=True)
+    if d["basis"] not in ("affine", "orthonormal"): raise _fail(path, text, "landscape.basis",
+                                                                f"unknown basis {d['basis']!r}; "
+                                                                "use 'affine' or 'orthonormal'")
     return {**d, "setting": setting, "train_task": train_task, "tasks": tasks}
 
 # %% ../nbs/10a_study_checks.ipynb #59c553a6
@@ -249,14 +317,19 @@ def _check_top(d:dict, # the parsed TOML
     "Validate the study's top-level keys and `[tasks]`."
     name = d.get("name", Path(path).stem if path else None)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise _fail(path, text, "name", f"needs a name made of letters, digits, '_', '.' or '-' (it names the runs folder), got {name!r}")
+        raise _fail(path, text, "name",
+                    f"needs a name made of letters, digits, '_', '.' or '-' (it names the runs folder), got {name!r}")
     if name.startswith("."):   # '.', '..' or a hidden folder: the runs would land outside `<runs>/` or out of sight
-        raise _fail(path, text, "name", f"must not start with '.' (it names the runs folder `<runs>/<name>/`, which must stay inside the runs folder), got {name!r}; use e.g. name = \"{name.strip('.') or 'mystudy'}\"")
+        raise _fail(path, text, "name",
+                    "must not start with '.' (it names the runs folder `<runs>/<name>/`, "
+                    f"which must stay inside the runs folder), got {name!r}; "
+                    f"use e.g. name = \"{name.strip('.') or 'mystudy'}\"")
     backbone = _check_type(d.get("backbone", "minilm"), str, "backbone", path, text)
     methods = _check_type(d.get("methods", list(METHODS)), list, "methods", path, text)
     bad = [m for m in methods if m not in ALL_METHODS]
     if bad or not methods or len(set(methods)) != len(methods):
-        raise _fail(path, text, "methods", f"unknown or repeated method(s) {bad or methods}; use distinct names from {list(ALL_METHODS)}")
+        raise _fail(path, text, "methods",
+                    f"unknown or repeated method(s) {bad or methods}; use distinct names from {list(ALL_METHODS)}")
     seeds = _check_type(d.get("seeds", [42]), list, "seeds", path, text)
     if not seeds: raise _fail(path, text, "seeds", "give at least one seed, e.g. seeds = [42]")
     for s in seeds: _check_type(s, int, "seeds", path, text)
@@ -271,24 +344,33 @@ def _check_top(d:dict, # the parsed TOML
         if tasks.get(k) is not None: _check_type(tasks[k], int, f"tasks.{k}", path, text, positive=True)
     return name, backbone, methods, list(seeds), _check_sizes(d.get("sizes", "equal"), methods, path, text), tasks
 
+# %% ../nbs/10a_study_checks.ipynb #c4f371f7
 def _check_precision(p, path, text)->str:
     "`precision`: the backbone's forward passes, 'fp32' (default) or 'bf16' autocast."
-    if p not in PRECISIONS: raise _fail(path, text, "precision", f"unknown precision {p!r}; use one of {list(PRECISIONS)} (bf16: autocast, faster where the hardware has it)")
+    if p not in PRECISIONS: raise _fail(path, text, "precision",
+                                        f"unknown precision {p!r}; use one of {list(PRECISIONS)} (bf16: autocast, "
+                                        "faster where the hardware has it)")
     return p
 
+# %% ../nbs/10a_study_checks.ipynb #282e6794
 def _check_sizes(sizes, methods:list, path, text)->str|dict:
     "`sizes`: 'equal', 'paper' or a table of sizes per delta method."
     if isinstance(sizes, str):
-        if sizes not in SIZE_MODES: raise _fail(path, text, "sizes", f"unknown sizes {sizes!r}; use 'equal', 'paper' or a table per method")
+        if sizes not in SIZE_MODES: raise _fail(path, text, "sizes",
+                                                f"unknown sizes {sizes!r}; use 'equal', 'paper' or a table per method")
         return sizes
-    if not isinstance(sizes, dict): raise _fail(path, text, "sizes", f"must be 'equal', 'paper' or a table per method, got {sizes!r}")
+    if not isinstance(sizes, dict): raise _fail(path, text, "sizes",
+                                                f"must be 'equal', 'paper' or a table per method, got {sizes!r}")
     _unknown_keys(sizes, list(PAPER_SIZES), "sizes.", path, text)
     missing = [m for m in methods if m not in sizes and m in PAPER_SIZES]   # fine-tuning and (IA)³ take no sizes
-    if missing: raise _fail(path, text, "sizes", f"gives no sizes for {missing}; add e.g. [sizes.{missing[0]}] with {PAPER_SIZES[missing[0]]}")
+    if missing: raise _fail(path, text, "sizes",
+                            f"gives no sizes for {missing}; "
+                            f"add e.g. [sizes.{missing[0]}] with {PAPER_SIZES[missing[0]]}")
     for m, s in sizes.items():
         _check_type(s, dict, f"sizes.{m}", path, text)
         _unknown_keys(s, list(PAPER_SIZES[m]), f"sizes.{m}.", path, text)
-        for k, v in s.items(): _check_type(v, float if k == "alpha" else int, f"sizes.{m}.{k}", path, text, positive=True)
+        for k, v in s.items(): _check_type(v, float if k == "alpha" else int, f"sizes.{m}.{k}",
+                                           path, text, positive=True)
     return sizes
 
 # %% ../nbs/10a_study_checks.ipynb #9ffd3bcf
@@ -303,26 +385,35 @@ def _check_setting(key:str, # "single_task" or "multi_task"
     if "seeds" in st: out["seeds"] = st["seeds"]   # checked against the study's seeds by `_check_seeds`
     if key == "single_task":
         pairs = _check_type(st.get("pairs", {}), dict, f"{key}.pairs", path, text)
-        if not pairs: raise _fail(path, text, key, "needs [single_task.pairs]: source = [held-out tasks], e.g. tweets3 = [\"mr\"]")
+        if not pairs: raise _fail(path, text, key,
+                                  "needs [single_task.pairs]: source = [held-out tasks], e.g. tweets3 = [\"mr\"]")
         _check_tasks(list(pairs), f"{key}.pairs", path, text, tasks)
         out["pairs"] = {s: _check_tasks(ts, f"{key}.pairs.{s}", path, text, tasks) for s, ts in pairs.items()}
         return out
     for k in ("sources", "targets"):
-        if k not in st: raise _fail(path, text, key, f"needs `{k} = [...]` (the tasks of the {'subspace' if k == 'sources' else 'stages 2-3'})")
+        if k not in st: raise _fail(path, text, key,
+                                    f"needs `{k} = [...]` (the tasks of the "
+                                    f"{'subspace' if k == 'sources' else 'stages 2-3'})")
         out[k] = _check_tasks(st[k], f"{key}.{k}", path, text, tasks)
     both = sorted(set(out["sources"]) & set(out["targets"]))
     if both: raise _fail(path, text, f"{key}.targets", f"{both} are also sources; the targets must be unseen tasks")
     return out
 
+# %% ../nbs/10a_study_checks.ipynb #4fe190f1
 def _check_four(d, methods:list, tasks:dict, path, text)->dict:
-    "Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the paper's claim 4)."
+    """Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the
+    paper's claim 4)."""
     _check_type(d, dict, "four_methods", path, text); _unknown_keys(d, ("pairs", "seeds"), "four_methods.", path, text)
     whole = [m for m, r in METHOD_RECORDS.items() if r.whole_model]
-    if not set(whole) & set(methods): raise _fail(path, text, "four_methods", f"a four-method subspace needs fine-tuning among the methods; add {' or '.join(map(json.dumps, whole))} to `methods` ({methods})")
+    if not set(whole) & set(methods): raise _fail(path, text, "four_methods",
+                                                  "a four-method subspace needs fine-tuning among the methods; "
+                                                  f"add {' or '.join(map(json.dumps, whole))} to `methods` ({methods})")
     pairs = _check_type(d.get("pairs", {}), dict, "four_methods.pairs", path, text)
-    if not pairs: raise _fail(path, text, "four_methods", "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
+    if not pairs: raise _fail(path, text, "four_methods",
+                              "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
     _check_tasks(list(pairs), "four_methods.pairs", path, text, tasks)
-    return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, tasks) for s, ts in pairs.items()}, **({"seeds": d["seeds"]} if "seeds" in d else {})}
+    return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, tasks) for s, ts in pairs.items()},
+            **({"seeds": d["seeds"]} if "seeds" in d else {})}
 
 # %% ../nbs/10a_study_checks.ipynb #d01ff16f
 def _check_seeds(sections:dict, seeds:list, path, text):
@@ -331,7 +422,9 @@ def _check_seeds(sections:dict, seeds:list, path, text):
         if sec is None or "seeds" not in sec: continue
         s = _check_type(sec["seeds"], list, f"{key}.seeds", path, text)
         for x in s: _check_type(x, int, f"{key}.seeds", path, text)
-        if not s or set(s) - set(seeds): raise _fail(path, text, f"{key}.seeds", f"must be a non-empty subset of the study's seeds {seeds}, got {s}")
+        if not s or set(s) - set(seeds): raise _fail(path, text, f"{key}.seeds",
+                                                     "must be a non-empty subset of the study's "
+                                                     f"seeds {seeds}, got {s}")
 
 
 # %% ../nbs/10a_study_checks.ipynb #13cdd96f
@@ -340,26 +433,34 @@ def _check_controls(d, settings:dict, path, text)->dict:
     _check_type(d, dict, "controls", path, text); _unknown_keys(d, CONTROL_KEYS, "controls.", path, text)
     sources = list((settings.get("single_task") or {}).get("pairs", {}))
     for k, v in d.items():
-        if k == "unrelated_to":   # {source: the source whose subspace is its targets' unrelated control}; default: the next source
+        # {source: the source whose subspace is its targets' unrelated control}; default: the next source
+        if k == "unrelated_to":
             _check_type(v, dict, "controls.unrelated_to", path, text)
             for s, o in v.items():
                 if s not in sources or o not in sources or o == s:
-                    raise _fail(path, text, f"controls.unrelated_to.{s}", f"maps a single-task source to another one ({sources}), got {s!r} = {o!r}")
+                    raise _fail(path, text, f"controls.unrelated_to.{s}",
+                                f"maps a single-task source to another one ({sources}), got {s!r} = {o!r}")
         elif not isinstance(v, bool): raise _fail(path, text, f"controls.{k}", f"must be true or false, got {v!r}")
     if d.get("unrelated") and len((settings.get("single_task") or {}).get("pairs", {})) < 2:
-        raise _fail(path, text, "controls.unrelated", "the unrelated-task control decodes a target through another source's single-task subspace; "
+        raise _fail(path, text, "controls.unrelated",
+                    "the unrelated-task control decodes a target through another source's single-task subspace; "
                     "[single_task.pairs] needs at least two sources (e.g. tweets3 and trec50)")
-    return {**{k: bool(d.get(k, False)) for k in CONTROL_KEYS if k != "unrelated_to"}, "unrelated_to": dict(d.get("unrelated_to", {}))}
+    return {**{k: bool(d.get(k, False)) for k in CONTROL_KEYS if k != "unrelated_to"},
+            "unrelated_to": dict(d.get("unrelated_to", {}))}
 
+# %% ../nbs/10a_study_checks.ipynb #281a2137
 def _check_claims(d, path, text)->ClaimRules:
     "Validate `[claims]`: the margins of the report's verdicts (`settings.ClaimRules`)."
     _check_type(d, dict, "claims", path, text)
     keys = tuple(f.name for f in fields(ClaimRules)); _unknown_keys(d, keys, "claims.", path, text)
     for k, v in d.items():   # one key at a time, so the message points at its line
         try: ClaimRules(**{k: v})
-        except (ValueError, TypeError) as e: raise _fail(path, text, f"claims.{k}", f"{e}; set it in [claims] or remove it for the default") from None
+        except (ValueError, TypeError) as e: raise _fail(path, text, f"claims.{k}",
+                                                         f"{e}; set it in [claims] or "
+                                                         "remove it for the default") from None
     return ClaimRules(**d)
 
+# %% ../nbs/10a_study_checks.ipynb #7205d735
 def _check_groups(stages:dict, settings:dict, path, text):
     "Stage 1 splits a batch into groups of one task and one interpolation: the batch must hold whole groups."
     for key, st in settings.items():
@@ -372,25 +473,32 @@ def _check_groups(stages:dict, settings:dict, path, text):
                         f"({'the multi-task default' if 'group_size' not in merged else 'as set'}); change one of them")
 
 # %% ../nbs/10a_study_checks.ipynb #f46783c8
-CLUSTER_KEYS = ("queue", "account", "cores", "memory", "walltime", "jobs", "job_extra")  # [cluster]: the batch jobs of `--cluster slurm|pbs`
+# [cluster]: the batch jobs of `--cluster slurm|pbs`
+CLUSTER_KEYS = ("queue", "account", "cores", "memory", "walltime", "jobs", "job_extra")
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 _WALLTIME = re.compile(r"^(\d+-)?\d+(:\d\d){0,2}$")
 
+# %% ../nbs/10a_study_checks.ipynb #32904814
 def _check_cluster(d, path, text)->dict:
     "Validate `[cluster]`: the SLURM or PBS jobs that run the study (`12a_cluster.jobqueue_cluster`); {} when absent."
     _check_type(d, dict, "cluster", path, text); _unknown_keys(d, CLUSTER_KEYS, "cluster.", path, text)
     if not d: return {}
     for k in ("cores", "memory"):
-        if k not in d: raise _fail(path, text, "cluster", f"[cluster] needs `{k}` (per batch job, e.g. cores = 8, memory = \"32GB\")")
+        if k not in d: raise _fail(path, text, "cluster",
+                                   f"[cluster] needs `{k}` (per batch job, e.g. cores = 8, memory = \"32GB\")")
     for k in ("cores", "jobs"):
         if k in d: _check_type(d[k], int, f"cluster.{k}", path, text, positive=True)
     for k in ("queue", "account", "memory", "walltime"):
         if k in d: _check_type(d[k], str, f"cluster.{k}", path, text)
-    if not _MEMORY.match(d["memory"]): raise _fail(path, text, "cluster.memory", f"memory {d['memory']!r} is not a size; write it as \"32GB\" or \"16GiB\"")
+    if not _MEMORY.match(d["memory"]): raise _fail(path, text, "cluster.memory",
+                                                   f"memory {d['memory']!r} is not a size; "
+                                                   "write it as \"32GB\" or \"16GiB\"")
     if "walltime" in d and not _WALLTIME.match(d["walltime"]):
-        raise _fail(path, text, "cluster.walltime", f"walltime {d['walltime']!r} is not a duration; write it as \"HH:MM:SS\" (or \"D-HH:MM:SS\")")
+        raise _fail(path, text, "cluster.walltime",
+                    f"walltime {d['walltime']!r} is not a duration; write it as \"HH:MM:SS\" (or \"D-HH:MM:SS\")")
     if "job_extra" in d and not (isinstance(d["job_extra"], list) and all(isinstance(x, str) for x in d["job_extra"])):
-        raise _fail(path, text, "cluster.job_extra", "job_extra is a list of lines for the job script, e.g. [\"--gres=gpu:1\"]")
+        raise _fail(path, text, "cluster.job_extra",
+                    "job_extra is a list of lines for the job script, e.g. [\"--gres=gpu:1\"]")
     return dict(d)
 
 # %% ../nbs/10a_study_checks.ipynb #b1be2a83
@@ -418,7 +526,9 @@ def check_study(d:dict, # the parsed study (`tomllib.loads`), with any overrides
     stages = {s: _check_stage(d.get(s, {}), s, f"{s}.", path, text) for s in STAGE_KEYS}
     settings = {k: _check_setting(k, d[k], tasks, path, text) for k in SETTING_KEYS if k in d}
     _check_groups(stages, settings, path, text)
-    if not settings: raise StudyError(f"{where}: the study has neither [single_task] nor [multi_task]; add one (see studies/default.toml)")
+    if not settings:
+        raise StudyError(f"{where}: the study has neither [single_task] nor [multi_task]; "
+                         "add one (see studies/default.toml)")
     if len(methods) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 methods, got {methods}")
     notebooks = d.get("notebooks")
     if notebooks is not None: _check_type(notebooks, str, "notebooks", path, text)
@@ -426,21 +536,37 @@ def check_study(d:dict, # the parsed study (`tomllib.loads`), with any overrides
     four = _check_four(d["four_methods"], methods, tasks, path, text) if "four_methods" in d else None
     _check_seeds({**settings, "four_methods": four, "landscape": land}, seeds, path, text)
     shared = stages["stage0"].get("seed")
-    if shared is not None and land is not None and land.get("seeds", seeds) != [shared]:   # the grid decodes stage-0 solutions with their θ_init
-        raise _fail(path, text, "landscape", f"with [stage0] seed = {shared}, the landscape runs on that seed's chain only (its plane holds the stage-0 "
-                    f"solutions, drawn from θ_init of seed {shared}): set landscape.seeds = [{shared}]" + ("" if shared in seeds else f" and add {shared} to seeds"))
+    # the grid decodes stage-0 solutions with their θ_init
+    if shared is not None and land is not None and land.get("seeds", seeds) != [shared]:
+        raise _fail(path, text, "landscape",
+                    f"with [stage0] seed = {shared}, "
+                    "the landscape runs on that seed's chain only (its plane holds the stage-0 "
+                    f"solutions, drawn from θ_init of seed {shared}): set landscape.seeds = [{shared}]"
+                    + ("" if shared in seeds else f" and add {shared} to seeds"))
     whole = [m for m in methods if METHOD_RECORDS[m].whole_model]
     if whole and four is None:
-        raise _fail(path, text, "methods", "fine-tuning joins a subspace only in the four-method setting (the single- and multi-task subspaces hold "
-                    f"the delta methods, as the paper's Tables 1-4); add [four_methods] pairs = {{ source = [targets] }}, or drop {json.dumps(whole[0])}")
-    if len([m for m in methods if m in DELTA_METHODS]) < 2: raise _fail(path, text, "methods", f"stage 1 needs at least 2 delta methods (of {', '.join(DELTA_METHODS)}), got {methods}")
+        raise _fail(path, text, "methods",
+                    "fine-tuning joins a subspace only in the four-method setting (the single- and "
+                    "multi-task subspaces hold "
+                    "the delta methods, as the paper's Tables 1-4); "
+                    f"add [four_methods] pairs = {{ source = [targets] }}, or drop {json.dumps(whole[0])}")
+    if len([m for m in methods if m in DELTA_METHODS]) < 2: raise _fail(path, text, "methods",
+                                                                        "stage 1 needs at least 2 delta methods (of "
+                                                                        f"{', '.join(DELTA_METHODS)}), got {methods}")
     for m in stages["stage0"].get("methods", {}):
-        if m not in methods: raise _fail(path, text, f"stage0.methods.{m}", f"the study does not train {m!r}; its methods are {methods}")
+        if m not in methods: raise _fail(path, text, f"stage0.methods.{m}",
+                                         f"the study does not train {m!r}; its methods are {methods}")
     for tm in stages["stage0"].get("imported", {}):
         m = tm.split("/")[1]
-        if m not in methods: raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no {METHOD_RECORDS[m].title} to import into; its methods are {methods}")
-    return dict(name=name, backbone=backbone, methods=[m for m in ALL_METHODS if m in methods], seeds=seeds, sizes=sizes, tasks=tasks, stages=stages,
-                single_task=settings.get("single_task"), multi_task=settings.get("multi_task"), description=d.get("description", ""),
-                notebooks=notebooks, landscape=land, four_methods=four, controls=_check_controls(d.get("controls", {}), settings, path, text),
-                precision=_check_precision(d.get("precision", "fp32"), path, text), claims=_check_claims(d.get("claims", {}), path, text),
+        if m not in methods: raise _fail(path, text, f"stage0.imported.{tm}",
+                                         f"the study has no {METHOD_RECORDS[m].title} to import into; "
+                                         f"its methods are {methods}")
+    return dict(name=name, backbone=backbone, methods=[m for m in ALL_METHODS if m in methods], seeds=seeds,
+                sizes=sizes, tasks=tasks, stages=stages,
+                single_task=settings.get("single_task"), multi_task=settings.get("multi_task"),
+                description=d.get("description", ""),
+                notebooks=notebooks, landscape=land, four_methods=four,
+                controls=_check_controls(d.get("controls", {}), settings, path, text),
+                precision=_check_precision(d.get("precision", "fp32"), path, text),
+                claims=_check_claims(d.get("claims", {}), path, text),
                 cluster=_check_cluster(d.get("cluster", {}), path, text))
