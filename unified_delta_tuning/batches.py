@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from . import causal_lm, label_matching, text_to_text   # each kind registers itself in scoring.SCORINGS
+from . import causal_lm, label_matching, text_to_text   # each kind registers itself in SCORINGS
 from .backbones import Backbone
 from .core import short_hash
 from .distributed import shard_batch
@@ -26,7 +26,7 @@ class EncodedSplit:
     examples: list = field(repr=False) # the split's examples
     encode: Callable = field(repr=False) # examples -> (input token ids, targets), for the examples given
     inputs: list = field(init=False) # input token ids per example (None until `load`ed)
-    targets: list = field(init=False) # what the kind trains against per example (`Scoring.targets`; None until `load`ed)
+    targets: list = field(init=False) # what each example is trained against (`Scoring.targets`; None until `load`ed)
     golds: list = field(init=False) # the gold answers per example, for scoring
     def __post_init__(self):
         self.inputs, self.targets = [None] * len(self.examples), [None] * len(self.examples)
@@ -40,6 +40,7 @@ class EncodedSplit:
             for i, a, b in zip(todo, inputs, targets): self.inputs[i], self.targets[i] = a, b
         return self
 
+# %% ../nbs/03e_batches.ipynb #a0c299c8
 def _fingerprint(examples)->str:
     return short_hash([len(examples)] + [e.text for e in examples[:3]] + [e.text for e in examples[-3:]])
 
@@ -49,11 +50,13 @@ def encode_split(bb:Backbone, # the backbone whose tokenizer is used
                 )->EncodedSplit:
     "A task split's token ids, cached per backbone; each example is tokenised when first `load`ed."
     examples = task.split(split)
-    if not examples: raise ValueError(f"task {task.name!r} has an empty {split} split; give it examples or choose another split")
+    if not examples:
+        raise ValueError(f"task {task.name!r} has an empty {split} split; give it examples or choose another split")
     key = (task.name, split, _fingerprint(examples))
     if key in bb.cache: return bb.cache[key]
     def encode(exs):
-        inputs = bb.tokenizer([bb.scoring.text(task.name, e.text) for e in exs], truncation=True, max_length=bb.max_length)["input_ids"]
+        texts = [bb.scoring.text(task.name, e.text) for e in exs]
+        inputs = bb.tokenizer(texts, truncation=True, max_length=bb.max_length)["input_ids"]
         return inputs, bb.scoring.targets(bb, task, exs, split)
     bb.cache[key] = enc = EncodedSplit(list(examples), encode)
     return enc
@@ -62,11 +65,12 @@ def encode_split(bb:Backbone, # the backbone whose tokenizer is used
 def make_batch(bb:Backbone, # the backbone
                enc:EncodedSplit, # the encoded split
                idx:list[int], # positions in the split
-               generator:torch.Generator|None=None, # kinds with several answers per example draw one with it (first answer if None)
+               generator:torch.Generator|None=None, # draws a gold answer where a kind samples (None: the first)
               )->dict:
     "A padded batch of the examples at `idx`, on the backbone's device."
     ids, mask = pad_ids([enc.load(idx).inputs[i] for i in idx], bb.tokenizer.pad_token_id)
-    batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(idx), **bb.scoring.batch_targets(enc, idx, generator)}
+    batch = {"input_ids": ids, "attention_mask": mask, "index": torch.tensor(idx)}
+    batch.update(bb.scoring.batch_targets(enc, idx, generator))
     return {k: v.to(bb.device) for k, v in batch.items()}
 
 # %% ../nbs/03e_batches.ipynb #4a9643b0
@@ -76,7 +80,7 @@ def train_batches(bb:Backbone, # the backbone
                   seed:int=0, # seeds the shuffling and answer sampling
                   split:str="train", # the split to draw from
                  )->Iterator[dict]:
-    "An endless stream of shuffled, padded training batches, deterministic for a seed; under `torchrun`, this process's share of each."
+    "Endless shuffled, padded training batches, the same for a seed; under `torchrun`, this process's share of each."
     enc = encode_split(bb, task, split); g = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(len(enc), generator=g).tolist()
@@ -97,7 +101,7 @@ def eval_batches(bb:Backbone, # the backbone
 def task_loss(bb:Backbone, # the backbone
               task, # a `examples.Task`
               batch:dict, # from `train_batches`
-              micro_batches:int=1, # > 1: the batch runs as this many micro-batches of similar length (`TrainConfig.micro_batches`)
+              micro_batches:int=1, # > 1: this many micro-batches of similar length (`TrainConfig.micro_batches`)
              )->torch.Tensor:
     "The training loss of a batch, as the backbone's scoring kind computes it."
     with bb.autocast(): return bb.scoring.loss(bb, task, batch, micro_batches).float()
@@ -106,8 +110,10 @@ def task_loss(bb:Backbone, # the backbone
 def _prediction_mode(bb:Backbone, task, mode:str|None)->str:
     mode = mode or ("rank" if task.labels else "generate")
     if mode not in ("rank", "generate"): raise ValueError(f"unknown prediction mode {mode!r}; use 'rank' or 'generate'")
-    if mode == "generate" and not bb.scoring.generates: raise ValueError("encoders cannot generate; they predict by label matching (mode='rank')")
-    if mode == "rank" and not task.labels: raise ValueError(f"task {task.name!r} has no label set to rank; use mode='generate'")
+    if mode == "generate" and not bb.scoring.generates:
+        raise ValueError("encoders cannot generate; they predict by label matching (mode='rank')")
+    if mode == "rank" and not task.labels:
+        raise ValueError(f"task {task.name!r} has no label set to rank; use mode='generate'")
     return mode
 
 def _repeat(batch:dict, k:int)->dict:
@@ -120,16 +126,19 @@ def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec
                     task, # a `examples.Task`
                     split:str="test", # the split to predict
                     k:int=1, # K: delta vectors in use; every batch runs as K copies, copy j under θ[j]
-                    mode:str|None=None, # T5 only: "rank" (default with a label set) or "generate" (greedy, the paper's way)
+                    mode:str|None=None, # "rank" (the default with a label set) or "generate" (greedy; T5 and decoders)
                     batch_size:int=64, # examples per forward pass (it holds K times as many rows)
                    )->list[list[str]]:
     "Predicted answers for every example of a split, in the split's order, under each of the K vectors in use."
     mode, sc = _prediction_mode(bb, task, mode), bb.scoring
     preds = [[None] * len(encode_split(bb, task, split)) for _ in range(k)]
-    with bb.autocast(): ctx = sc.rank_context(bb, task, k) if mode == "rank" else None   # the label embeddings of an encoder, once per pass
+    with bb.autocast():   # what every batch shares (an encoder's label embeddings), once per pass
+        ctx = sc.rank_context(bb, task, k) if mode == "rank" else None
     for batch in eval_batches(bb, task, split, batch_size):
         rep, b = _repeat(batch, k), len(batch["index"])
-        with bb.autocast(): out = sc.generate(bb, task, rep) if mode == "generate" else [task.labels[i] for i in sc.rank(bb, task, rep, k, ctx).flatten().tolist()]
+        with bb.autocast():
+            if mode == "generate": out = sc.generate(bb, task, rep)
+            else: out = [task.labels[i] for i in sc.rank(bb, task, rep, k, ctx).flatten().tolist()]
         for j in range(k):
             for i, p in zip(batch["index"].tolist(), out[j * b:(j + 1) * b]): preds[j][i] = p
     return preds
@@ -147,7 +156,7 @@ def evaluate_batched(bb:Backbone, # the backbone, under `use_delta` with K vecto
 def predict(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
             task, # a `examples.Task`
             split:str="test", # the split to predict
-            mode:str|None=None, # T5 only: "rank" (default with a label set) or "generate" (greedy, the paper's way)
+            mode:str|None=None, # "rank" (the default with a label set) or "generate" (greedy; T5 and decoders)
             batch_size:int=64, # examples per forward pass
            )->list[str]:
     "Predicted answers for every example of a split, in the split's order."

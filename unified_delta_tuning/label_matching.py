@@ -27,13 +27,15 @@ def label_embeddings(bb:Backbone, # an encoder backbone (under `use_delta` with 
                      task, # a `examples.Task` with a label set
                      k:int=1, # vectors in use: the labels run as k copies, copy j under θ[j]
                     )->Tensor:
-    "The task's labels mean-pooled through the encoder and normalised, under each of the k vectors in use: [k, labels, hidden]."
+    "The labels mean-pooled through the encoder and normalised, under each of the k vectors: [k, labels, hidden]."
     lab = {n: t.to(bb.device) for n, t in encode_labels(bb, task).items()}
-    return F.normalize(mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1)), dim=-1).view(k, len(task.labels), -1)
+    pooled = mean_pool(bb, lab["input_ids"].repeat(k, 1), lab["attention_mask"].repeat(k, 1))
+    return F.normalize(pooled, dim=-1).view(k, len(task.labels), -1)
 
+# %% ../nbs/03d_label_matching.ipynb #52069a0d
 def pooled_inputs(bb:Backbone, # an encoder backbone
                   batch:dict, # from `batches.make_batch`
-                  micro_batches:int=1, # > 1: the encoder runs on this many length-grouped micro-batches (fewer padding tokens)
+                  micro_batches:int=1, # > 1: the encoder runs on this many length-grouped micro-batches
                  )->Tensor:
     "The batch's inputs mean-pooled, in the batch's order."
     if micro_batches == 1: return mean_pool(bb, batch["input_ids"], batch["attention_mask"])
@@ -44,7 +46,7 @@ def pooled_inputs(bb:Backbone, # an encoder backbone
 def label_logits(bb:Backbone, # an encoder backbone
                  task, # a `examples.Task` with a label set
                  batch:dict, # from `batches.make_batch`
-                 labels:Tensor|None=None, # the labels' embeddings [labels, hidden] under the same θ, if already computed; None: computed here
+                 labels:Tensor|None=None, # the labels' embeddings [labels, hidden] under this θ (None: computed here)
                  micro_batches:int=1, # the inputs in this many length-grouped micro-batches (`pooled_inputs`)
                 )->Tensor:
     "Encoder label matching: cosine(input, label) / temperature, shape (batch, labels)."
@@ -61,15 +63,18 @@ class LabelMatching(Scoring):
 
     def targets(self, bb, task, examples:list, split:str)->list:
         "The index of each example's gold answer in the task's label set."
-        if not task.labels: raise ValueError(f"task {task.name!r} has no label set; encoders score by label matching, so only classification tasks run on a {bb.family} backbone")
+        if not task.labels: raise ValueError(f"task {task.name!r} has no label set; encoders score by label matching, "
+                                             f"so only classification tasks run on a {bb.family} backbone")
         index = {l: i for i, l in enumerate(task.labels)}
         bad = sorted({e.answers[0] for e in examples if e.answers[0] not in index})
-        if bad: raise ValueError(f"task {task.name!r} ({split}) has gold answers {bad[:5]} outside its label set {task.labels[:10]}; fix the data or the label set")
+        if bad: raise ValueError(f"task {task.name!r} ({split}) has gold answers {bad[:5]} outside its label set "
+                                 f"{task.labels[:10]}; fix the data or the label set")
         return [index[e.answers[0]] for e in examples]
 
     def labels(self, bb, task)->dict:
         "The label strings as encoder inputs."
-        ids, mask = pad_ids(bb.tokenizer(list(task.labels), truncation=True, max_length=bb.max_length)["input_ids"], bb.tokenizer.pad_token_id)
+        ids = bb.tokenizer(list(task.labels), truncation=True, max_length=bb.max_length)["input_ids"]
+        ids, mask = pad_ids(ids, bb.tokenizer.pad_token_id)
         return {"input_ids": ids, "attention_mask": mask}
 
     def batch_targets(self, enc, idx:list, generator:torch.Generator|None)->dict:
@@ -81,13 +86,13 @@ class LabelMatching(Scoring):
         return F.cross_entropy(label_logits(bb, task, batch, micro_batches=micro_batches), batch["label_index"])
 
     def rank_context(self, bb, task, k:int)->Tensor:
-        "The label embeddings under the k vectors in use: they do not change within a pass, so a pass computes them once."
+        "The label embeddings under the k vectors: they do not change within a pass, so a pass computes them once."
         return label_embeddings(bb, task, k)
 
     def rank(self, bb, task, batch:dict, k:int, ctx:Tensor|None=None)->Tensor:
-        "[k, b] best-matching label; the labels are embedded under each of the k vectors in use (`ctx`: already, by `rank_context`)."
+        "[k, b] best-matching label, the labels embedded under each of the k vectors (`ctx`: by `rank_context`)."
         y = label_embeddings(bb, task, k) if ctx is None else ctx
-        if k == 1: return label_logits(bb, task, batch, y[0]).argmax(-1)[None]   # the logits training uses, so exactly their argmax
+        if k == 1: return label_logits(bb, task, batch, y[0]).argmax(-1)[None]   # the argmax of training's logits
         x = F.normalize(mean_pool(bb, batch["input_ids"], batch["attention_mask"]), dim=-1).view(k, -1, y.shape[-1])
         return (x @ y.transpose(1, 2)).argmax(-1)
 

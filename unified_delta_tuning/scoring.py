@@ -15,7 +15,7 @@ from .core import short_hash
 
 # %% ../nbs/02b_scoring.ipynb #699c6dbe
 class Scoring(ABC):
-    "How a task is scored on a family: each step of tokenising, batching, training and predicting that differs between kinds."
+    "How a task is scored: each step of tokenising, batching, training and predicting that differs between kinds."
     generates = False # whether it can answer by greedy generation
     def __repr__(self): return f"{type(self).__name__}()"
 
@@ -39,7 +39,7 @@ class Scoring(ABC):
     @abstractmethod
     def batch_targets(self, enc, # the `batches.EncodedSplit` the batch comes from
                       idx:list, # the examples' positions in it
-                      generator:torch.Generator|None, # draws one gold answer per example where a kind samples (None: the first)
+                      generator:torch.Generator|None, # draws a gold answer where a kind samples (None: the first)
                      )->dict:
         "The target tensors of a batch of the examples at `idx`."
 
@@ -80,7 +80,8 @@ def encode_labels(bb, # the backbone: its `scoring` makes the tensors, its `cach
                   task, # a `examples.Task` with a label set
                  )->dict:
     "The task's label strings as padded token ids (cached): T5 targets, encoder inputs or decoder targets."
-    if not task.labels: raise ValueError(f"task {task.name!r} has no label set, so there is nothing to rank or match; use generation for it")
+    if not task.labels: raise ValueError(f"task {task.name!r} has no label set, so there is nothing to rank or match; "
+                                         "use generation for it")
     key = (task.name, "labels", short_hash(list(task.labels)))
     if key not in bb.cache: bb.cache[key] = bb.scoring.labels(bb, task)
     return bb.cache[key]
@@ -89,19 +90,20 @@ def encode_labels(bb, # the backbone: its `scoring` makes the tensors, its `cach
 def length_groups(batch:dict, # from `batches.make_batch`
                   n:int, # how many groups
                  )->list[tuple[Tensor, dict]]: # (the batch's rows, their micro-batch) per group
-    "The batch's rows in n groups of similar input length, each micro-batch trimmed to its own longest input (and target)."
+    "The batch's rows in n groups of similar length, each micro-batch trimmed to its own longest input (and target)."
     lens, out = batch["attention_mask"].sum(1), []
     for rows in torch.argsort(lens, stable=True).tensor_split(n):
         if not len(rows): continue
         T, sub = int(lens[rows].max()), {k: v[rows] for k, v in batch.items()}
         sub["input_ids"], sub["attention_mask"] = sub["input_ids"][:, :T], sub["attention_mask"][:, :T]
-        if "labels" in sub: sub["labels"] = sub["labels"][:, :int((sub["labels"] != -100).sum(1).max())]   # targets are padded on the right
+        if "labels" in sub:   # targets are padded on the right; contiguous, as T5's loss views them flat
+            sub["labels"] = sub["labels"][:, :int((sub["labels"] != -100).sum(1).max())].contiguous()
         out.append((rows, sub))
     return out
 
 # %% ../nbs/02b_scoring.ipynb #b9c837c2
 class AnswerTargets(Scoring):
-    "Kinds that train on the answers' token ids (T5, decoders): a target per gold answer, one drawn per example, a mean over target tokens."
+    "Kinds trained on their answers' token ids (T5, decoders): a target per gold answer, one drawn per example."
     @abstractmethod
     def target_ids(self, bb, answers:list[str], # answer strings
                   )->list[list[int]]:
@@ -122,11 +124,12 @@ class AnswerTargets(Scoring):
 
     def batch_targets(self, enc, idx:list, generator:torch.Generator|None)->dict:
         "`labels`: one gold answer per example (drawn with `generator`, else the first), padded with -100."
-        pick = lambda t: t[int(torch.randint(len(t), (1,), generator=generator))] if generator is not None and len(t) > 1 else t[0]
-        return {"labels": pad_ids([pick(enc.targets[i]) for i in idx], -100)[0]}
+        draw = lambda n: int(torch.randint(n, (1,), generator=generator)) if generator is not None and n > 1 else 0
+        return {"labels": pad_ids([enc.targets[i][draw(len(enc.targets[i]))] for i in idx], -100)[0]}
 
     def loss(self, bb, task, batch:dict, micro_batches:int=1)->Tensor:
         "The mean over the batch's target tokens; from n micro-batches, their means weighted by their target tokens."
         if micro_batches == 1: return self.token_loss(bb, task, batch)
-        parts = [sub for _, sub in length_groups(batch, micro_batches)]; w = [int((p["labels"] != -100).sum()) for p in parts]
+        parts = [sub for _, sub in length_groups(batch, micro_batches)]
+        w = [int((p["labels"] != -100).sum()) for p in parts]
         return sum(self.token_loss(bb, task, p) * k for p, k in zip(parts, w)) / sum(w)

@@ -25,7 +25,8 @@ def t5_target_ids(bb:Backbone, # a T5 backbone
                   answers, # answer strings
                  )->list[list[int]]:
     "Token ids of the T5 targets `<extra_id_0>answer`, truncated like the authors' (max 64 tokens)."
-    return bb.tokenizer([T5_TARGET_PREFIX + a for a in answers], truncation=True, max_length=bb.max_target_length)["input_ids"]
+    targets = [T5_TARGET_PREFIX + a for a in answers]
+    return bb.tokenizer(targets, truncation=True, max_length=bb.max_target_length)["input_ids"]
 
 # %% ../nbs/03c_text_to_text.ipynb #6281f892
 @torch.no_grad()
@@ -37,7 +38,8 @@ def rank_labels_t5(bb:Backbone, # a T5 backbone
     labels = encode_labels(bb, task)["labels"].to(bb.device); K, B = len(labels), len(batch["input_ids"])
     enc = bb.model.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     tgt = labels.repeat(B, 1)
-    logits = bb.model(encoder_outputs=(enc.repeat_interleave(K, 0),), attention_mask=batch["attention_mask"].repeat_interleave(K, 0), labels=tgt).logits
+    logits = bb.model(encoder_outputs=(enc.repeat_interleave(K, 0),),
+                      attention_mask=batch["attention_mask"].repeat_interleave(K, 0), labels=tgt).logits
     logp = logits.float().log_softmax(-1).gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
     return logp.sum(-1).view(B, K).argmax(-1)
 
@@ -47,20 +49,21 @@ def generate_t5(bb:Backbone, # a T5 backbone
                 max_new_tokens:int, # longest answer, in tokens
                )->list[str]:
     "Greedy answers, decoded without special tokens and stripped, as the authors."
-    out = bb.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=max_new_tokens,
-                            do_sample=False, num_beams=1)
+    out = bb.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
     return [s.strip() for s in bb.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 # %% ../nbs/03c_text_to_text.ipynb #97c35ea2
 class TextToText(AnswerTargets):
-    "T5: `\" [task] input\"` to `\"<extra_id_0>answer\"`, loss on the target tokens, predict by ranking the labels or generating."
+    "T5: `\" [task] input\"` to `\"<extra_id_0>answer\"`, predicts by ranking the labels or generating."
     generates = True
     text = staticmethod(t5_input) # the authors' input: the task's name in brackets, then the text
     target_ids = staticmethod(t5_target_ids) # `<extra_id_0>answer` per answer
 
     def token_loss(self, bb, task, batch:dict)->Tensor:
         "T5's own token cross-entropy on the target."
-        return bb.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        return bb.model(input_ids=ids, attention_mask=mask, labels=batch["labels"]).loss
 
     def generate(self, bb, task, batch:dict)->list[str]:
         "Greedy answers, at most as long as the longest label (or `max_target_length` without a label set)."
