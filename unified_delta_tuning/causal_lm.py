@@ -42,14 +42,15 @@ def causal_target_ids(bb:Backbone, # a decoder-only backbone
 
 # %% ../nbs/03b_causal_lm.ipynb #64ea639a
 class CausalLM(AnswerTargets):
-    "Decoder-only LMs: the task's prompt, then the verbalised answer; LM loss on the answer, rank labels by log-likelihood, or generate."
+    "Decoder-only LMs: the task's prompt, then the verbalised answer; rank the labels by log-likelihood, or generate."
     text = staticmethod(causal_prompt) # the task's prompt with the example's text in it
     target_ids = staticmethod(causal_target_ids) # `" " + answer` and the end-of-text token per answer
     generates = True
 
     def token_loss(self, bb, task, batch:dict)->Tensor:
         "The LM cross-entropy of the target tokens after the prompt, mean over the batch's target tokens."
-        ids, mask, labels = join_targets(batch["input_ids"], batch["attention_mask"], batch["labels"], bb.tokenizer.pad_token_id)
+        pad = bb.tokenizer.pad_token_id
+        ids, mask, labels = join_targets(batch["input_ids"], batch["attention_mask"], batch["labels"], pad)
         return -target_logprobs(bb, ids, mask, labels).sum() / (labels != -100).sum()
 
     def rank(self, bb, task, batch:dict, k:int, ctx=None)->Tensor:
@@ -84,19 +85,21 @@ def target_logprobs(bb:Backbone, # a decoder-only backbone (under `use_delta` fo
     "[B, N-1] log-likelihood of each target token given everything before it (0 elsewhere)."
     h = core_module(bb.model)(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     nxt = labels[:, 1:]; sel = nxt != -100
-    lp = bb.model.get_output_embeddings()(h[:, :-1][sel]).float().log_softmax(-1).gather(-1, nxt[sel][:, None]).squeeze(-1)
+    logits = bb.model.get_output_embeddings()(h[:, :-1][sel]).float()
+    lp = logits.log_softmax(-1).gather(-1, nxt[sel][:, None]).squeeze(-1)
     return torch.zeros(nxt.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)
 
 # %% ../nbs/03b_causal_lm.ipynb #ce1105a7
 def tiny_llama(texts:list[str], # texts for the word-level tokenizer
                seed:int=0, # weights are random, from this seed
-               hidden_size:int=32, num_layers:int=2, num_heads:int=4, kv_heads:int=2, intermediate_size:int=64, # the architecture
+               hidden_size:int=32, num_layers:int=2, num_heads:int=4, kv_heads:int=2, intermediate_size:int=64, # shape
               )->Backbone:
     "A tiny random Llama backbone (grouped-query attention, tied embeddings) with a word-level tokenizer, for tests."
     tok = word_tokenizer(texts, "llama"); tok.truncation_side = "left"; set_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=num_layers,
-                      num_attention_heads=num_heads, num_key_value_heads=kv_heads, max_position_embeddings=512, tie_word_embeddings=True,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size,
+                      num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=kv_heads,
+                      max_position_embeddings=512, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, bos_token_id=None)
     return Backbone(LlamaForCausalLM(cfg), tok, name="tiny-llama")
 
 def tiny_gpt2(texts:list[str], # texts for the word-level tokenizer
@@ -114,7 +117,7 @@ def tiny_gpt2(texts:list[str], # texts for the word-level tokenizer
 def rank_scores(bb:Backbone, # a decoder-only backbone
                 task, # a `examples.Task` with a label set
                 batch:dict, # from `batches.eval_batches`
-                cached:bool=True, # the prompts once, then every label's continuation from their KV cache; False: one pass over B·C rows of prompt + label
+                cached:bool=True, # prompts once, then labels from their KV cache (False: B·C rows of prompt + label)
                )->Tensor:
     "[B, C] summed log-likelihood of each label after each prompt."
     lab = encode_labels(bb, task)["labels"].to(bb.device)
@@ -123,8 +126,8 @@ def rank_scores(bb:Backbone, # a decoder-only backbone
 def _scores_padded(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
     "One pass over B·C rows of prompt + label."
     C, B = len(lab), len(batch["input_ids"])
-    ids, mask, labels = join_targets(batch["input_ids"].repeat_interleave(C, 0), batch["attention_mask"].repeat_interleave(C, 0),
-                                     lab.repeat(B, 1), bb.tokenizer.pad_token_id)
+    prompts, masks = batch["input_ids"].repeat_interleave(C, 0), batch["attention_mask"].repeat_interleave(C, 0)
+    ids, mask, labels = join_targets(prompts, masks, lab.repeat(B, 1), bb.tokenizer.pad_token_id)
     return target_logprobs(bb, ids, mask, labels).sum(-1).view(B, C)
 
 def _cache_of(out):
@@ -138,7 +141,7 @@ def _scores_from_cache(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
     core, head = core_module(bb.model), bb.model.get_output_embeddings()
     out = core(input_ids=ids, attention_mask=mask, use_cache=True)
     p = mask.sum(1)                                              # prompt lengths (padding is on the right)
-    first = head(out.last_hidden_state[torch.arange(B), p - 1]).float().log_softmax(-1)   # [B, V]: the first label token
+    first = head(out.last_hidden_state[torch.arange(B), p - 1]).float().log_softmax(-1)   # [B, V]: 1st label token
     tok, real = lab.clamp(min=0), lab != -100
     scores = first[:, tok[:, 0]]                                 # [B, C]
     if L == 1: return scores
@@ -146,7 +149,8 @@ def _scores_from_cache(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
     cont, creal = tok.repeat(B, 1), real.repeat(B, 1)            # [B·C, L]
     cmask = torch.cat([mask.repeat_interleave(C, 0), creal[:, :-1].long()], 1)
     pos = p.repeat_interleave(C)[:, None] + torch.arange(L - 1, device=ids.device)[None]
-    h = core(input_ids=cont[:, :-1], attention_mask=cmask, position_ids=pos, cache=cache, use_cache=True).last_hidden_state
+    h = core(input_ids=cont[:, :-1], attention_mask=cmask, position_ids=pos, cache=cache, use_cache=True)
+    h = h.last_hidden_state
     lp = head(h).float().log_softmax(-1).gather(-1, cont[:, 1:, None]).squeeze(-1)
     return scores + (lp * creal[:, 1:]).sum(-1).view(B, C)
 
@@ -157,7 +161,7 @@ def left_padded(input_ids:Tensor, # [B, T] padded on the right
                )->tuple[Tensor, Tensor]:
     "The same rows padded on the left."
     T = input_ids.shape[1]; shift = T - attention_mask.sum(1)
-    idx = (torch.arange(T, device=input_ids.device)[None] - shift[:, None]) % T     # row i: position j holds token j - shift_i
+    idx = (torch.arange(T, device=input_ids.device)[None] - shift[:, None]) % T   # row i, position j: token j - shift_i
     mask = (torch.arange(T, device=input_ids.device)[None] >= shift[:, None]).long()
     return input_ids.gather(1, idx).masked_fill(mask == 0, pad_id), mask
 
@@ -169,6 +173,7 @@ def generate_causal(bb:Backbone, # a decoder-only backbone
     "Greedy continuations of the prompts, decoded without special tokens and stripped."
     pad = bb.tokenizer.pad_token_id
     ids, mask = left_padded(batch["input_ids"], batch["attention_mask"], pad)
-    out = bb.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                            pad_token_id=pad, eos_token_id=bb.tokenizer.eos_token_id, top_p=None, top_k=None, temperature=None)
+    out = bb.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                            num_beams=1, pad_token_id=pad, eos_token_id=bb.tokenizer.eos_token_id,
+                            top_p=None, top_k=None, temperature=None)
     return [s.strip() for s in bb.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
