@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from unified_delta_tuning.backbones import load_backbone, predict, task_loss, train_batches
+from unified_delta_tuning.backbones import load_backbone
+from unified_delta_tuning.batches import predict, task_loss, train_batches
 from unified_delta_tuning.deltas import delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.metrics import score
 from unified_delta_tuning.tasks import load_task

@@ -43,7 +43,8 @@ def t5_config(tiny:bool)->T5Config:
 
 def write_lengths(path:Path=LENGTHS, n:int=2000):
     "Input and target token counts of the default study's training tasks (MiniLM word pieces; T5's input format adds the task name)."
-    from unified_delta_tuning.backbones import load_backbone, t5_input
+    from unified_delta_tuning.backbones import load_backbone
+    from unified_delta_tuning.text_to_text import t5_input
     from unified_delta_tuning.tasks import load_task
     tok = load_backbone("minilm").tokenizer; out = {"inputs": [], "targets": [], "tasks": ["tweets3", "trec50", "amazon", "trec6"]}
     for name in out["tasks"]:

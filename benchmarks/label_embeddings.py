@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from unified_delta_tuning.backbones import _repeat, eval_batches, load_backbone, predict_batched
+from unified_delta_tuning.backbones import load_backbone
+from unified_delta_tuning.batches import _repeat, eval_batches, predict_batched
 from unified_delta_tuning.deltas import delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.tasks import load_task
 

@@ -9,7 +9,8 @@ caches of the same backbone; the JSON beside this file has the medians and their
 import argparse, datetime, json, platform, statistics, subprocess, time
 from pathlib import Path
 
-from unified_delta_tuning.backbones import encode_split, load_backbone, train_batches
+from unified_delta_tuning.backbones import load_backbone
+from unified_delta_tuning.batches import encode_split, train_batches
 from unified_delta_tuning.tasks import load_task
 
 def first_batch(bb, task, whole:bool)->float:

@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from unified_delta_tuning.backbones import label_embeddings, load_backbone, pooled_inputs, train_batches
+from unified_delta_tuning.backbones import load_backbone
+from unified_delta_tuning.batches import train_batches
+from unified_delta_tuning.label_matching import label_embeddings, pooled_inputs
 from unified_delta_tuning.deltas import delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.tasks import load_task
 
@@ -26,7 +28,7 @@ def step(bb, task, spec, theta, batch, groups:int)->tuple[float, torch.Tensor, t
     th = theta.clone().requires_grad_(True); start = time.perf_counter()
     with use_delta(bb.model, spec, th):
         y = label_embeddings(bb, task)[0]
-        x = F.normalize(pooled_inputs(bb, batch, groups), dim=-1)   # the package's own micro-batching (`backbones.length_groups`)
+        x = F.normalize(pooled_inputs(bb, batch, groups), dim=-1)   # the package's own micro-batching (`scoring.length_groups`)
         loss = F.cross_entropy(x @ y.T / bb.temperature, batch["label_index"])
     loss.backward()
     return time.perf_counter() - start, loss.detach(), th.grad

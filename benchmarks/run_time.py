@@ -8,7 +8,7 @@ arithmetic is unchanged. This measures what that arithmetic costs, so the ceilin
    (imports, loading the backbone, the task, the subspace) and the cells that do the work, summed per step.
 2. A sample of runs (by default the shortest current run of each step and setting, if it took at most `--max-run-s`), executed again in this process from
    their `params.json` with the step notebook's own code, with timers around the backbone's training forward pass
-   (`backbones.task_loss`), every backward pass and every scoring pass (`backbones.predict_batched`, by split).
+   (`batches.task_loss`), every backward pass and every scoring pass (`batches.predict_batched`, by split).
 
 The sample's shares of each step's work are applied to that step's work in (1), giving the study's run time by kind
 of computation. Each sampled run's metrics are compared with the ones it wrote: with the arithmetic unchanged since
@@ -38,7 +38,7 @@ class Timers:
     @contextlib.contextmanager
     def patched(self):
         import torch
-        import unified_delta_tuning.backbones as B, unified_delta_tuning.train as T, unified_delta_tuning.subspace as S
+        import unified_delta_tuning.batches as B, unified_delta_tuning.train as T, unified_delta_tuning.subspace as S
         orig = B.predict_batched, B.task_loss, torch.Tensor.backward
         def timed(key, f):
             def g(*a, **k):

@@ -5,7 +5,7 @@ the tables is measured. Two variants:
 
 - `bf16`: `precision = "bf16"` (every forward pass under bf16 autocast);
 - `micro_batches`: `micro_batches = 2` in `[stage0]`, `[stage1]` and `[stage2]` (each training batch as two
-  length-grouped micro-batches, `backbones.length_groups`).
+  length-grouped micro-batches, `scoring.length_groups`).
 
 This runs one study file (default: studies/quick.toml) twice under `--runs` (default: runs/), once as written and once
 as the variant, as two studies named `<name>-fp32` and `<name>-<variant>` (the variant's runs have their own ids), one

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from unified_delta_tuning import backbones
-from unified_delta_tuning.backbones import evaluate, load_backbone, predict
+from unified_delta_tuning.backbones import load_backbone
+from unified_delta_tuning.batches import evaluate, predict
 from unified_delta_tuning.causal_lm import causal_prompt, tiny_gpt2, tiny_llama
 from unified_delta_tuning.deltas import METHODS, delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.examples import Example, Task

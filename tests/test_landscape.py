@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from unified_delta_tuning.backbones import evaluate
+from unified_delta_tuning.batches import evaluate
 from unified_delta_tuning.deltas import METHODS, delta_spec, equal_sizes, use_delta
 from unified_delta_tuning.landscape import capped, landscape, plane_through, region_area, score_vectors
 from unified_delta_tuning.tasks import load_task

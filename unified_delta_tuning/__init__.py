@@ -10,7 +10,8 @@ __all__ = []
 _API = {   # name -> the module that defines it
     "tasks": ["Task", "Example", "load_task", "table_task", "crossfit_task", "task_table", "OFFLINE_TASKS"],
     "metrics": ["score"],
-    "backbones": ["Backbone", "load_backbone", "predict", "evaluate", "tiny_bert", "tiny_t5"],
+    "backbones": ["Backbone", "load_backbone", "tiny_bert", "tiny_t5"],
+    "batches": ["predict", "evaluate"],
     "causal_lm": ["CausalLM", "tiny_llama", "tiny_gpt2"],
     "distributed": ["init_distributed", "world", "is_main"],
     "deltas": ["METHODS", "ALL_METHODS", "DeltaSpec", "delta_spec", "equal_sizes", "use_delta"],

@@ -4,18 +4,17 @@
 
 # %% auto #0
 __all__ = ['PROMPTS', 'DEFAULT_PROMPT', 'causal_prompt', 'causal_target_ids', 'CausalLM', 'join_targets', 'target_logprobs',
-           'tiny_llama', 'tiny_gpt2', 'rank_scores_padded', 'rank_scores_cached', 'left_padded', 'generate_causal']
+           'tiny_llama', 'tiny_gpt2', 'rank_scores', 'left_padded', 'generate_causal']
 
 # %% ../nbs/03b_causal_lm.ipynb #b9e10fcb
 import torch
-from fastcore.basics import patch
 from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from .backbones import (SCORINGS, Backbone, EncodedSplit, Scoring, TextToText, _pad, encode_labels,
-                                            per_answer_targets, token_mean_in_groups, word_tokenizer)
+from .backbones import Backbone, word_tokenizer
 from .core import set_seed
 from .families import core_module
+from .scoring import SCORINGS, AnswerTargets, encode_labels
 
 # %% ../nbs/03b_causal_lm.ipynb #c5c02db7
 _REVIEW = "Review: {text}\nSentiment:"
@@ -42,29 +41,28 @@ def causal_target_ids(bb:Backbone, # a decoder-only backbone
     return [t[:bb.max_target_length - 1] + [eos] for t in ids]
 
 # %% ../nbs/03b_causal_lm.ipynb #64ea639a
-class CausalLM(Scoring):
-    "Decoder-only LMs: the task's prompt, then the verbalised answer; LM loss on the answer, rank labels by log-likelihood, or generate."
+class CausalLM(AnswerTargets):
+    "Decoder-only LMs: the task's prompt, then the verbalised answer; rank the labels by log-likelihood, or generate."
+    text = staticmethod(causal_prompt) # the task's prompt with the example's text in it
+    target_ids = staticmethod(causal_target_ids) # `" " + answer` and the end-of-text token per answer
     generates = True
 
+    def token_loss(self, bb, task, batch:dict)->Tensor:
+        "The LM cross-entropy of the target tokens after the prompt, mean over the batch's target tokens."
+        pad = bb.tokenizer.pad_token_id
+        ids, mask, labels = join_targets(batch["input_ids"], batch["attention_mask"], batch["labels"], pad)
+        return -target_logprobs(bb, ids, mask, labels).sum() / (labels != -100).sum()
+
+    def rank(self, bb, task, batch:dict, k:int, ctx=None)->Tensor:
+        "[k, b] the label of highest log-likelihood after the prompt, per example of each of the k slices of `batch`."
+        return rank_scores(bb, task, batch).argmax(-1).view(k, -1)
+
+    def generate(self, bb, task, batch:dict)->list[str]:
+        "Greedy answers, at most as long as the longest label's target (or `max_target_length` without a label set)."
+        max_new = max(map(len, causal_target_ids(bb, task.labels))) if task.labels else bb.max_target_length
+        return generate_causal(bb, batch, max_new)
+
 SCORINGS["causal_lm"] = CausalLM()
-
-@patch
-def text(self:CausalLM, task_name:str, text:str)->str: return causal_prompt(task_name, text)
-
-@patch
-def targets(self:CausalLM, bb:Backbone, task, examples:list, split:str)->list:
-    "One list of target ids per example, one per gold answer."
-    return per_answer_targets(lambda answers: causal_target_ids(bb, answers), examples)
-
-@patch
-def labels(self:CausalLM, bb:Backbone, task)->dict:
-    "The label strings as targets (padding -100)."
-    return {"labels": _pad(causal_target_ids(bb, task.labels), -100)[0]}
-
-@patch
-def batch_targets(self:CausalLM, enc:EncodedSplit, idx:list, generator:torch.Generator|None)->dict:
-    "`labels`: one gold answer per example (drawn with `generator`, else the first), padded with -100 (as T5)."
-    return TextToText.batch_targets(self, enc, idx, generator)
 
 # %% ../nbs/03b_causal_lm.ipynb #643d7582
 def join_targets(input_ids:Tensor, # [B, T] prompts, padded on the right
@@ -87,26 +85,21 @@ def target_logprobs(bb:Backbone, # a decoder-only backbone (under `use_delta` fo
     "[B, N-1] log-likelihood of each target token given everything before it (0 elsewhere)."
     h = core_module(bb.model)(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     nxt = labels[:, 1:]; sel = nxt != -100
-    lp = bb.model.get_output_embeddings()(h[:, :-1][sel]).float().log_softmax(-1).gather(-1, nxt[sel][:, None]).squeeze(-1)
+    logits = bb.model.get_output_embeddings()(h[:, :-1][sel]).float()
+    lp = logits.log_softmax(-1).gather(-1, nxt[sel][:, None]).squeeze(-1)
     return torch.zeros(nxt.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)
-
-@patch
-def loss(self:CausalLM, bb:Backbone, task, batch:dict, micro_batches:int=1)->Tensor:
-    "The LM cross-entropy of the target tokens, mean over the batch's target tokens."
-    if micro_batches > 1: return token_mean_in_groups(lambda b: self.loss(bb, task, b), batch, micro_batches)
-    ids, mask, labels = join_targets(batch["input_ids"], batch["attention_mask"], batch["labels"], bb.tokenizer.pad_token_id)
-    return -target_logprobs(bb, ids, mask, labels).sum() / (labels != -100).sum()
 
 # %% ../nbs/03b_causal_lm.ipynb #ce1105a7
 def tiny_llama(texts:list[str], # texts for the word-level tokenizer
                seed:int=0, # weights are random, from this seed
-               hidden_size:int=32, num_layers:int=2, num_heads:int=4, kv_heads:int=2, intermediate_size:int=64, # the architecture
+               hidden_size:int=32, num_layers:int=2, num_heads:int=4, kv_heads:int=2, intermediate_size:int=64, # shape
               )->Backbone:
     "A tiny random Llama backbone (grouped-query attention, tied embeddings) with a word-level tokenizer, for tests."
     tok = word_tokenizer(texts, "llama"); tok.truncation_side = "left"; set_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=num_layers,
-                      num_attention_heads=num_heads, num_key_value_heads=kv_heads, max_position_embeddings=512, tie_word_embeddings=True,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size,
+                      num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=kv_heads,
+                      max_position_embeddings=512, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, bos_token_id=None)
     return Backbone(LlamaForCausalLM(cfg), tok, name="tiny-llama")
 
 def tiny_gpt2(texts:list[str], # texts for the word-level tokenizer
@@ -120,33 +113,35 @@ def tiny_gpt2(texts:list[str], # texts for the word-level tokenizer
     return Backbone(GPT2LMHeadModel(cfg), tok, name="tiny-gpt2")
 
 # %% ../nbs/03b_causal_lm.ipynb #edce506a
+@torch.no_grad()
+def rank_scores(bb:Backbone, # a decoder-only backbone
+                task, # a `examples.Task` with a label set
+                batch:dict, # from `batches.eval_batches`
+                cached:bool=True, # prompts once, then labels from their KV cache (False: B·C rows of prompt + label)
+               )->Tensor:
+    "[B, C] summed log-likelihood of each label after each prompt."
+    lab = encode_labels(bb, task)["labels"].to(bb.device)
+    return (_scores_from_cache if cached else _scores_padded)(bb, batch, lab)
+
+def _scores_padded(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
+    "One pass over B·C rows of prompt + label."
+    C, B = len(lab), len(batch["input_ids"])
+    prompts, masks = batch["input_ids"].repeat_interleave(C, 0), batch["attention_mask"].repeat_interleave(C, 0)
+    ids, mask, labels = join_targets(prompts, masks, lab.repeat(B, 1), bb.tokenizer.pad_token_id)
+    return target_logprobs(bb, ids, mask, labels).sum(-1).view(B, C)
+
 def _cache_of(out):
     "The KV cache a `transformers` 5 model output carries (`cache`, formerly `past_key_values`)."
     return getattr(out, "cache", None) if getattr(out, "cache", None) is not None else out.past_key_values
 
-@torch.no_grad()
-def rank_scores_padded(bb:Backbone, # a decoder-only backbone
-                       task, # a `examples.Task` with a label set
-                       batch:dict, # from `eval_batches`
-                      )->Tensor:
-    "[B, C] summed log-likelihood of each label after each prompt: one pass over B·C rows of prompt + label."
-    lab = encode_labels(bb, task)["labels"].to(bb.device); C, B = len(lab), len(batch["input_ids"])
-    ids, mask, labels = join_targets(batch["input_ids"].repeat_interleave(C, 0), batch["attention_mask"].repeat_interleave(C, 0),
-                                     lab.repeat(B, 1), bb.tokenizer.pad_token_id)
-    return target_logprobs(bb, ids, mask, labels).sum(-1).view(B, C)
-
-@torch.no_grad()
-def rank_scores_cached(bb:Backbone, # a decoder-only backbone
-                       task, # a `examples.Task` with a label set
-                       batch:dict, # from `eval_batches`
-                      )->Tensor:
-    "[B, C] summed log-likelihood of each label after each prompt: the prompts once, then all label continuations from their cache."
-    lab = encode_labels(bb, task)["labels"].to(bb.device); C, L = lab.shape
+def _scores_from_cache(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
+    "The B prompts once, keeping their keys and values; then the B·C label continuations from that cache."
+    C, L = lab.shape
     ids, mask = batch["input_ids"], batch["attention_mask"]; B, T = ids.shape
     core, head = core_module(bb.model), bb.model.get_output_embeddings()
     out = core(input_ids=ids, attention_mask=mask, use_cache=True)
     p = mask.sum(1)                                              # prompt lengths (padding is on the right)
-    first = head(out.last_hidden_state[torch.arange(B), p - 1]).float().log_softmax(-1)   # [B, V]: the first label token
+    first = head(out.last_hidden_state[torch.arange(B), p - 1]).float().log_softmax(-1)   # [B, V]: 1st label token
     tok, real = lab.clamp(min=0), lab != -100
     scores = first[:, tok[:, 0]]                                 # [B, C]
     if L == 1: return scores
@@ -154,14 +149,10 @@ def rank_scores_cached(bb:Backbone, # a decoder-only backbone
     cont, creal = tok.repeat(B, 1), real.repeat(B, 1)            # [B·C, L]
     cmask = torch.cat([mask.repeat_interleave(C, 0), creal[:, :-1].long()], 1)
     pos = p.repeat_interleave(C)[:, None] + torch.arange(L - 1, device=ids.device)[None]
-    h = core(input_ids=cont[:, :-1], attention_mask=cmask, position_ids=pos, cache=cache, use_cache=True).last_hidden_state
+    h = core(input_ids=cont[:, :-1], attention_mask=cmask, position_ids=pos, cache=cache, use_cache=True)
+    h = h.last_hidden_state
     lp = head(h).float().log_softmax(-1).gather(-1, cont[:, 1:, None]).squeeze(-1)
     return scores + (lp * creal[:, 1:]).sum(-1).view(B, C)
-
-@patch
-def rank(self:CausalLM, bb:Backbone, task, batch:dict, k:int, ctx=None)->Tensor:
-    "[k, b] best label per example of each of the k slices of `batch` (k · b rows)."
-    return rank_scores_cached(bb, task, batch).argmax(-1).view(k, -1)
 
 # %% ../nbs/03b_causal_lm.ipynb #3fac0ef9
 def left_padded(input_ids:Tensor, # [B, T] padded on the right
@@ -170,7 +161,7 @@ def left_padded(input_ids:Tensor, # [B, T] padded on the right
                )->tuple[Tensor, Tensor]:
     "The same rows padded on the left."
     T = input_ids.shape[1]; shift = T - attention_mask.sum(1)
-    idx = (torch.arange(T, device=input_ids.device)[None] - shift[:, None]) % T     # row i: position j holds token j - shift_i
+    idx = (torch.arange(T, device=input_ids.device)[None] - shift[:, None]) % T   # row i, position j: token j - shift_i
     mask = (torch.arange(T, device=input_ids.device)[None] >= shift[:, None]).long()
     return input_ids.gather(1, idx).masked_fill(mask == 0, pad_id), mask
 
@@ -182,12 +173,7 @@ def generate_causal(bb:Backbone, # a decoder-only backbone
     "Greedy continuations of the prompts, decoded without special tokens and stripped."
     pad = bb.tokenizer.pad_token_id
     ids, mask = left_padded(batch["input_ids"], batch["attention_mask"], pad)
-    out = bb.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                            pad_token_id=pad, eos_token_id=bb.tokenizer.eos_token_id, top_p=None, top_k=None, temperature=None)
+    out = bb.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                            num_beams=1, pad_token_id=pad, eos_token_id=bb.tokenizer.eos_token_id,
+                            top_p=None, top_k=None, temperature=None)
     return [s.strip() for s in bb.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
-
-@patch
-def generate(self:CausalLM, bb:Backbone, task, batch:dict)->list[str]:
-    "Greedy answers, at most as long as the longest label's target (or `max_target_length` without a label set)."
-    max_new = max(map(len, causal_target_ids(bb, task.labels))) if task.labels else bb.max_target_length
-    return generate_causal(bb, batch, max_new)

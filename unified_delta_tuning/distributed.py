@@ -29,7 +29,7 @@ def init_distributed(backend:str|None=None, # "gloo" or "nccl"; None: NCCL with 
     return world()
 
 # %% ../nbs/05a_distributed.ipynb #1647330f
-def shard_batch(batch:dict, # a padded batch (`backbones.make_batch`) with an `index` of its examples
+def shard_batch(batch:dict, # a padded batch (`batches.make_batch`) with an `index` of its examples
                )->dict:
     "This process's contiguous share of a global batch's rows (the whole batch in one process)."
     rank, size = world()

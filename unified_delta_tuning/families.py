@@ -21,7 +21,7 @@ class Family:
     layout: str # the module layout that identifies the family, for error messages
     model_types: tuple # `config.model_type` values that load as this family
     auto_class: str # the `transformers` class `load_backbone` loads it with
-    scoring: str # how a task is scored: a key of `backbones.SCORINGS`
+    scoring: str # how a task is scored: a key of `scoring.SCORINGS`
     detect: Callable # core module -> whether it has this family's layout
     stacks: Callable # core -> [(stack name, stack module, path of its layers, layers)], encoder first
     attentions: Callable # layer -> [(path in the layer, attention)] of every attention (self, cross) in forward order

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .backbones import Backbone, evaluate_batched
+from .backbones import Backbone
+from .batches import evaluate_batched
 from .deltas import DeltaSpec, check_theta, use_delta
 from .examples import Task, cap_examples
 

@@ -52,7 +52,8 @@ def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5", a model fold
     from unified_delta_tuning.distributed import init_distributed
     init_distributed()   # a no-op outside torchrun (`05a_distributed`)
     from dataclasses import replace
-    from unified_delta_tuning.backbones import load_backbone, t5_input, tiny_bert, tiny_t5
+    from unified_delta_tuning.backbones import load_backbone, tiny_bert, tiny_t5
+    from unified_delta_tuning.text_to_text import t5_input
     if backbone not in TINY_BACKBONES: return load_backbone(backbone, device=default_device(), precision=precision)
     if not vocab: raise ValueError(f"a {backbone} backbone needs `vocab`, the tasks whose texts make its tokenizer")
     t5, texts = backbone == "tiny-t5", []

@@ -20,7 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .core import Progress, set_seed, save_tensors, load_tensors
-from .backbones import Backbone, train_batches, task_loss, evaluate
+from .backbones import Backbone
+from .batches import train_batches, task_loss, evaluate
 from .deltas import ALL_METHODS, DeltaSpec, use_delta, check_theta
 from .projections import Fastfood, FastfoodDown, fastfood_seed
 from .train import TrainConfig, make_optimizer, DeltaSolution

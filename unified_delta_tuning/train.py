@@ -18,7 +18,8 @@ from tqdm import tqdm
 from transformers.optimization import Adafactor
 
 from .core import Progress, set_seed, save_tensors, load_tensors
-from .backbones import Backbone, encode_split, train_batches, task_loss, evaluate, predict
+from .backbones import Backbone
+from .batches import encode_split, train_batches, task_loss, evaluate, predict
 from .deltas import DeltaSpec, use_delta, check_theta
 from .distributed import average_gradients
 from .settings import OPTIMIZERS, TrainConfig

@@ -16,7 +16,8 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from .backbones import Backbone, evaluate
+from .backbones import Backbone
+from .batches import evaluate
 from .deltas import ALL_METHODS, use_delta
 from .settings import METHOD_RECORDS
 from .train import TrainConfig, fit, scored_predictions, DeltaSolution
