@@ -76,6 +76,7 @@ def cache_dir()->Path:
     "Where converted models are kept: `$UDT_CACHE`, else `~/.cache/unified-delta-tuning`."
     return Path(os.environ.get("UDT_CACHE") or "~/.cache/unified-delta-tuning").expanduser()
 
+# %% ../nbs/03_backbones.ipynb #2b0b6ff6
 def smollm2_path()->Path:
     "A float32 safetensors folder of the packaged SmolLM2-135M-Instruct, converted once from its GGUF file."
     out = cache_dir()/"smollm2-135m-instruct-q4_1-fp32"
@@ -99,6 +100,7 @@ def smollm2_path()->Path:
     shutil.rmtree(out, ignore_errors=True); tmp.rename(out)   # complete or absent, never half written
     return out
 
+# %% ../nbs/03_backbones.ipynb #000edc72
 def _named_folder(path)->Path:
     "The folder a `load_backbone` path names: a packaged model, a local folder, or an `org/name` of the HF cache."
     if str(path) == MINILM: return minilm_path()
@@ -109,6 +111,7 @@ def _named_folder(path)->Path:
     except FileNotFoundError as e:
         raise FileNotFoundError(f"no model folder at {folder} (config.json missing), and {e}") from None
 
+# %% ../nbs/03_backbones.ipynb #4f67563b
 def load_backbone(path:str|Path=MINILM, # a model folder, "minilm", "smollm2" (packaged) or "org/name" (the HF cache)
                   device:str|torch.device="cpu", # where the model lives
                   **kw, # `Backbone` settings: max_length, max_target_length, temperature
@@ -145,6 +148,7 @@ def word_tokenizer(texts:list[str], # texts whose words make the vocabulary
     roles = {k: list(v) if isinstance(v, tuple) else v for k, v in w["roles"].items()}
     return PreTrainedTokenizerFast(tokenizer_object=tok, **roles)
 
+# %% ../nbs/03_backbones.ipynb #4d92968f
 def tiny_t5(texts:list[str], # texts for the word-level tokenizer
             seed:int=0, # weights are random, from this seed
             d_model:int=32, d_ff:int=64, d_kv:int=8, num_heads:int=4, num_layers:int=2, # the architecture
@@ -157,6 +161,7 @@ def tiny_t5(texts:list[str], # texts for the word-level tokenizer
                    eos_token_id=tok.eos_token_id)
     return Backbone(T5ForConditionalGeneration(cfg), tok, name="tiny-t5")
 
+# %% ../nbs/03_backbones.ipynb #7e34ab96
 def tiny_bert(texts:list[str], # texts for the word-level tokenizer
               seed:int=0, # weights are random, from this seed
               hidden_size:int=32, num_layers:int=2, num_heads:int=4, intermediate_size:int=64, # the architecture
@@ -180,6 +185,7 @@ def redraw_weights(model:torch.nn.Module, # a (tiny, random) model, changed in p
             if p.dim() == 2: p.normal_(0, std, generator=g)
     return model
 
+# %% ../nbs/03_backbones.ipynb #dc615230
 def random_t5(seed:int=0, # weights are random, from this seed (the global torch generator)
              )->T5ForConditionalGeneration:
     "A frozen tiny random T5 v1.1-style model on 64 token ids, weights N(0, 0.5²), no tokenizer: fed random ids."

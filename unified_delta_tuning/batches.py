@@ -44,6 +44,7 @@ class EncodedSplit:
 def _fingerprint(examples)->str:
     return short_hash([len(examples)] + [e.text for e in examples[:3]] + [e.text for e in examples[-3:]])
 
+# %% ../nbs/03e_batches.ipynb #5bc9002e
 def encode_split(bb:Backbone, # the backbone whose tokenizer is used
                  task, # a `examples.Task`
                  split:str, # "train", "dev" or "test"
@@ -87,6 +88,7 @@ def train_batches(bb:Backbone, # the backbone
         for s in range(0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size):
             yield shard_batch(make_batch(bb, enc, order[s:s+batch_size], g))
 
+# %% ../nbs/03e_batches.ipynb #cfea9447
 def eval_batches(bb:Backbone, # the backbone
                  task, # a `examples.Task`
                  split:str, # the split to walk
@@ -121,6 +123,7 @@ def _repeat(batch:dict, k:int)->dict:
     if k == 1: return batch
     return {n: (t if n == "index" else t.repeat(k, *[1] * (t.dim() - 1))) for n, t in batch.items()}
 
+# %% ../nbs/03e_batches.ipynb #ad5bad76
 @torch.no_grad()
 def predict_batched(bb:Backbone, # the backbone, under `use_delta(bb.model, spec, θ)` with θ [k, D] (or [D] for k = 1)
                     task, # a `examples.Task`
@@ -162,6 +165,7 @@ def predict(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
     "Predicted answers for every example of a split, in the split's order."
     return predict_batched(bb, task, split, 1, mode, batch_size)[0]
 
+# %% ../nbs/03e_batches.ipynb #8bc27fbf
 def evaluate(bb:Backbone, # the backbone (under `use_delta` for a delta solution)
              task, # a `examples.Task`
              split:str="test", # the split to score

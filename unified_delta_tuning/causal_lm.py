@@ -31,6 +31,7 @@ def causal_prompt(task_name:str, # the task's name
     "The prompt of one example: its task's template (`PROMPTS`, else `DEFAULT_PROMPT`) with the text in it."
     return PROMPTS.get(task_name, DEFAULT_PROMPT).format(text=text, task=task_name)
 
+# %% ../nbs/03b_causal_lm.ipynb #a5765763
 def causal_target_ids(bb:Backbone, # a decoder-only backbone
                       answers, # answer strings
                      )->list[list[int]]:
@@ -79,6 +80,7 @@ def join_targets(input_ids:Tensor, # [B, T] prompts, padded on the right
         ids[i, :pi] = input_ids[i, :pi]; ids[i, pi:pi + ti] = labels[i, pi:pi + ti] = targets[i, :ti]
     return ids, (torch.arange(N, device=ids.device)[None] < (p + t)[:, None]).long(), labels
 
+# %% ../nbs/03b_causal_lm.ipynb #cfbaf3e3
 def target_logprobs(bb:Backbone, # a decoder-only backbone (under `use_delta` for a delta solution)
                     ids:Tensor, mask:Tensor, labels:Tensor, # from `join_targets`
                    )->Tensor:
@@ -102,6 +104,7 @@ def tiny_llama(texts:list[str], # texts for the word-level tokenizer
                       eos_token_id=tok.eos_token_id, bos_token_id=None)
     return Backbone(LlamaForCausalLM(cfg), tok, name="tiny-llama")
 
+# %% ../nbs/03b_causal_lm.ipynb #23779d49
 def tiny_gpt2(texts:list[str], # texts for the word-level tokenizer
               seed:int=0, # weights are random, from this seed
               hidden_size:int=32, num_layers:int=2, num_heads:int=4, # the architecture
@@ -130,10 +133,12 @@ def _scores_padded(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
     ids, mask, labels = join_targets(prompts, masks, lab.repeat(B, 1), bb.tokenizer.pad_token_id)
     return target_logprobs(bb, ids, mask, labels).sum(-1).view(B, C)
 
+# %% ../nbs/03b_causal_lm.ipynb #a794022e
 def _cache_of(out):
     "The KV cache a `transformers` 5 model output carries (`cache`, formerly `past_key_values`)."
     return getattr(out, "cache", None) if getattr(out, "cache", None) is not None else out.past_key_values
 
+# %% ../nbs/03b_causal_lm.ipynb #7bed8af0
 def _scores_from_cache(bb:Backbone, batch:dict, lab:Tensor)->Tensor:
     "The B prompts once, keeping their keys and values; then the B·C label continuations from that cache."
     C, L = lab.shape
@@ -165,6 +170,7 @@ def left_padded(input_ids:Tensor, # [B, T] padded on the right
     mask = (torch.arange(T, device=input_ids.device)[None] >= shift[:, None]).long()
     return input_ids.gather(1, idx).masked_fill(mask == 0, pad_id), mask
 
+# %% ../nbs/03b_causal_lm.ipynb #5bb01dad
 @torch.no_grad()
 def generate_causal(bb:Backbone, # a decoder-only backbone
                     batch:dict, # from `eval_batches`

@@ -10,7 +10,8 @@ __all__ = ['cmd_tasks', 'cmd_stage0', 'cmd_study_run', 'cmd_study_status', 'cmd_
 import argparse, errno, os, shlex, sys, threading
 from pathlib import Path
 
-from .settings import ALL_METHODS, DELTA_METHODS, METHODS, PEFT_METHODS   # no torch: the method records
+# no torch: the method records
+from .settings import ALL_METHODS, DELTA_METHODS, METHODS, PEFT_METHODS
 _IMPORTED = PEFT_METHODS["LORA"]   # the method `udt import` turns a PEFT LoRA adapter into
 # Nothing heavy at the top: every handler imports what it needs, so `udt --help`, `udt study status`, `--dry-run` and a
 # bad argument answer at once (torch and transformers take seconds to import; `benchmarks/cli_start.py` measures it).
@@ -25,7 +26,8 @@ def cmd_tasks(args:argparse.Namespace, # `names`, `seed`
 
 # %% ../nbs/16_cli.ipynb #5edb5a98
 def _stage0_spec(args:argparse.Namespace)->dict|None:
-    "The spec of `udt stage0 --task FILE` (a table file, a saved dataset, or a CrossFit folder given a metric); None for an offline task."
+    """The spec of `udt stage0 --task FILE` (a table file, a saved dataset, or a CrossFit folder given a metric); None
+    for an offline task."""
     from unified_delta_tuning.offline import OFFLINE_TASKS
     given = {"text_col": args.text_col, "label_col": args.label_col, "metric": args.metric, "encoding": args.encoding,
              "split_col": args.split_col, "dev_size": args.dev_size, "test_size": args.test_size}
@@ -34,11 +36,15 @@ def _stage0_spec(args:argparse.Namespace)->dict|None:
         given["labels"] = dict(pairs) if all(len(p) == 2 for p in pairs) else list(args.labels)
     given = {k: v for k, v in given.items() if v is not None}
     if args.task in OFFLINE_TASKS and not Path(args.task).exists():
-        if given: raise ValueError(f"{args.task!r} is an offline task, with its own columns, labels and metric; drop {', '.join('--' + k.replace('_', '-') for k in given)}")
+        if given:
+            raise ValueError(f"{args.task!r} is an offline task, with its own columns, labels and metric; "
+                             f"drop {', '.join('--' + k.replace('_', '-') for k in given)}")
         return None
-    if Path(args.task).is_dir() and not given: return None   # a CrossFit folder of the authors' data: its metric is known
+    # a CrossFit folder of the authors' data: its metric is known
+    if Path(args.task).is_dir() and not given: return None
     return {"source": args.task, **given}
 
+# %% ../nbs/16_cli.ipynb #e643aeff
 def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, methods, training settings, out, quiet
               )->"pd.DataFrame":
     "Train the three methods on one task with equal D, save the solutions, print their scores."
@@ -47,7 +53,9 @@ def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, m
     from unified_delta_tuning.deltas import delta_spec, equal_sizes
     from unified_delta_tuning.tasks import load_task, task_table
     from unified_delta_tuning.train import TrainConfig, train_delta, save_solution
-    if not 0 <= args.seed <= 2**32 - 1: raise ValueError(f"--seed {args.seed} is outside 0 ... 4294967295 (2**32 - 1), the range the random generators take")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise ValueError(f"--seed {args.seed} is outside 0 ... 4294967295 (2**32 - 1), "
+                         "the range the random generators take")
     spec = _stage0_spec(args)
     name = args.name or (Path(args.task).stem if spec is not None else args.task)
     task = load_task(name, seed=args.seed, spec=spec)   # fails early on an unknown task, column or metric
@@ -62,9 +70,11 @@ def cmd_stage0(args:argparse.Namespace, # task (and how to read it), backbone, m
         sol = train_delta(bb, task, spec_m, cfg)
         save_solution(sol, out/f"{task.name}-{m}-seed{args.seed}.safetensors")
         rows.append({"task": task.name, "method": m, "sizes": sizes[m], "D": spec_m.D, "dev": round(sol.meta["dev"], 4),
-                     "test": round(sol.meta["test"], 4), "best step": sol.meta["best_step"], "wall time (s)": round(sol.meta["wall_time"], 1)})
+                     "test": round(sol.meta["test"], 4), "best step": sol.meta["best_step"],
+                     "wall time (s)": round(sol.meta["wall_time"], 1)})
     t = pd.DataFrame(rows)
-    print(f"\nStage 0 on {task.name} ({task.metric}; majority-class test score {task_table([task]).iloc[0]['majority']:.4f}), "
+    print(f"\nStage 0 on {task.name} ({task.metric}; "
+          f"majority-class test score {task_table([task]).iloc[0]['majority']:.4f}), "
           f"solutions in {out}/\n" + t.to_string(index=False))
     return t
 
@@ -73,22 +83,31 @@ def cmd_study_run(args:argparse.Namespace, # study, runs, jobs, only, dry_run, t
                  )->"pd.DataFrame":
     "Run (or, with --dry-run, plan) a study; exit with status 1 if a run failed or is blocked."
     from unified_delta_tuning.runner import run_study
-    if not args.progress_every >= 0: raise ValueError(f"--progress-every {args.progress_every:g}: give the seconds between progress lines, 0 or more (0: none)")
-    if args.launcher == "local" and args.nproc != 1: raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs one process per run)")
-    if args.launcher == "torchrun" and args.nproc < 2: raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
+    if not args.progress_every >= 0:
+        raise ValueError(f"--progress-every {args.progress_every:g}: "
+                         "give the seconds between progress lines, 0 or more (0: none)")
+    if args.launcher == "local" and args.nproc != 1:
+        raise ValueError(f"--nproc {args.nproc} needs --launcher torchrun (the local launcher runs "
+                         "one process per run)")
+    if args.launcher == "torchrun" and args.nproc < 2:
+        raise ValueError("--launcher torchrun needs --nproc N with N ≥ 2 processes per stage-0/1 run")
     t = run_study(args.study, args.runs, jobs=args.jobs, only=args.only, dry_run=args.dry_run, threads=args.threads,
-                  progress_every=args.progress_every or None, nproc=args.nproc, seeds=args.seeds, cluster=args.cluster, scheduler=args.scheduler)
+                  progress_every=args.progress_every or None, nproc=args.nproc, seeds=args.seeds, cluster=args.cluster,
+                  scheduler=args.scheduler)
     if args.dry_run and t.attrs.get("missing"):   # as the real run would: it stops before any run
-        print(f"udt study: error: {len(t.attrs['missing'])} missing input(s), listed above; `udt study run` would stop before any run", file=sys.stderr)
+        print(f"udt study: error: {len(t.attrs['missing'])} missing input(s), listed above; "
+              "`udt study run` would stop before any run", file=sys.stderr)
         sys.exit(2)
     sel = t if args.only is None else t[t.step == args.only]
     if args.seeds: sel = sel[sel.seed.isin(args.seeds)]   # a shard answers for its own runs
     if not args.dry_run and sel.state.isin(["failed", "blocked"]).any():
         bad = sel[sel.state.isin(["failed", "blocked"])]
-        print(f"\n{len(bad)} run(s) did not finish:\n" + bad[["run", "state", "error"]].to_string(index=False), file=sys.stderr)
+        print(f"\n{len(bad)} run(s) did not finish:\n" + bad[["run", "state", "error"]].to_string(index=False),
+              file=sys.stderr)
         sys.exit(1)
     return t
 
+# %% ../nbs/16_cli.ipynb #64d07487
 def cmd_study_status(args:argparse.Namespace, # study, runs
                     )->"pd.DataFrame":
     "Print the state of every run of a study."
@@ -97,15 +116,21 @@ def cmd_study_status(args:argparse.Namespace, # study, runs
     print(t.to_string(index=False))
     print("\n" + ", ".join(f"{n} {s}" for s, n in t.state.value_counts().items()))
     if t.seed.nunique() > 1:   # the shards: how far each seed's chain is
-        print("by seed (runs done of the seed's runs): " + ", ".join(f"{s} {(g.state == 'done').sum()}/{len(g)}" for s, g in t.groupby("seed")))
+        print("by seed (runs done of the seed's runs): " + ", ".join(f"{s} {(g.state == 'done').sum()}/{len(g)}"
+                                                                     for s, g in t.groupby("seed")))
     came, ready = t.reused.str.startswith("from "), t.reused.str.startswith("ready in ")
     if came.any(): print(f"{came.sum()} run(s) reused from other studies: " + ", ".join(
-        f"{n} from {w}/" for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
-    if ready.any(): print(f"{ready.sum()} run(s) to do here are finished in another study and will be reused, not run: " +
-                          ", ".join(f"{n} in {w.removeprefix('ready in ')}" for w, n in t.reused[ready].value_counts().items()))
+        f"{n} from {w}/"
+            for w, n in t.reused[came].map(lambda x: str(Path(x.removeprefix("from ")).parent)).value_counts().items()))
+    if ready.any():
+        print(f"{ready.sum()} run(s) to do here are finished in another study and will be reused, not run: " +
+                          ", ".join(f"{n} in {w.removeprefix('ready in ')}"
+                                    for w, n in t.reused[ready].value_counts().items()))
     if (chance := t.note == "at chance").any():
-        print(f"{chance.sum()} run(s) ended at chance on train and dev (the loss never fell below its start, dev no better than chance): "
-              f"{', '.join(t.run[chance][:5])}{', ...' if chance.sum() > 5 else ''}; change the stage's `lr` or train longer")
+        print(f"{chance.sum()} run(s) ended at chance on train and dev (the loss never fell below its start, "
+              "dev no better than chance): "
+              f"{', '.join(t.run[chance][:5])}{', ...' if chance.sum() > 5 else ''}; "
+              "change the stage's `lr` or train longer")
     return t
 
 # %% ../nbs/16_cli.ipynb #9ff9c988
@@ -139,6 +164,7 @@ def _with_overrides(cmd):
         return cmd(args)
     return run
 
+# %% ../nbs/16_cli.ipynb #84494167
 def _override_parsers(ss, # the `udt study` sub-parsers
                       run:argparse.ArgumentParser, # `udt study run`
                       status:argparse.ArgumentParser, # `udt study status`
@@ -149,7 +175,8 @@ def _override_parsers(ss, # the `udt study` sub-parsers
     for p in (run, status):
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=how)
         p.set_defaults(func=_with_overrides(p.get_default("func")))
-    sh = _command(ss, "show", cmd_study_show, "print a study with its --set overrides applied, as TOML", study="a study file")
+    sh = _command(ss, "show", cmd_study_show,
+                  "print a study with its --set overrides applied, as TOML", study="a study file")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=how)
 
 # %% ../nbs/16_cli.ipynb #47158d8f
@@ -161,7 +188,8 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     from unified_delta_tuning.claims import study_claims
     from unified_delta_tuning.report import readable, render_report
     from unified_delta_tuning.layout import PLAN
-    from unified_delta_tuning.results import (coverage_note, paper_tables, publish_runs, read_results, result_rows, seed_coverage,
+    from unified_delta_tuning.results import (coverage_note, paper_tables, publish_runs, read_results, result_rows,
+                                              seed_coverage,
                                               study_folder, write_results)
     from unified_delta_tuning.transfer import beside_paper
     folder = study_folder(args.study, args.runs)
@@ -169,21 +197,28 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
     try: res = write_results(folder)
     except OSError as e:   # a finished study on read-only storage: read its results.csv as it is
         if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not (folder/"results.csv").is_file(): raise
-        res = read_results(folder); print(f"{folder} cannot be written ({e.strerror}): its results.csv is read as it is, not rebuilt")
+        res = read_results(folder)
+        print(f"{folder} cannot be written ({e.strerror}): its results.csv is read as it is, not rebuilt")
         if not args.no_html and args.out is None:
-            raise ValueError(f"the report is written into the study folder, which cannot be written; give another folder with --out, or use --no-html") from None
-    print(f"{folder/'results.csv'}: {len(res)} runs ({', '.join(f'{n} {s}' for s, n in res.state.value_counts().items())})")
-    if (folder/PLAN).is_file(): print(coverage_note(seed_coverage(folder, res), args.study))   # the shards present and missing
+            raise ValueError("the report is written into the study folder, which cannot be written; "
+                             "give another folder with --out, or use --no-html") from None
+    states = ', '.join(f'{n} {s}' for s, n in res.state.value_counts().items())
+    print(f"{folder/'results.csv'}: {len(res)} runs ({states})")
+    # the shards present and missing
+    if (folder/PLAN).is_file(): print(coverage_note(seed_coverage(folder, res), args.study))
     bad = res[res.state.isin(["corrupt", "partial", "failed"])]
-    redo = (f"{len(bad)} run(s) are {', '.join(f'{n} {s}' for s, n in bad.state.value_counts().items())} (e.g. {', '.join(bad.run_id[:3])}): "
+    bad_states = ', '.join(f'{n} {s}' for s, n in bad.state.value_counts().items())
+    redo = (f"{len(bad)} run(s) are {bad_states} (e.g. {', '.join(bad.run_id[:3])}): "
             f"`udt study status` says why, `udt study run` redoes them") if len(bad) else ""
     if redo: print(redo)
     rows = result_rows(folder)   # the runs of the plan the study was last run with
     if rows.empty: print("no finished stage-0 or stage-2 runs yet"); return {}
     cl = study_claims(folder, res).reset_index()   # the verdicts first: what a reader came for
-    print(f"\nThe paper's claims under the study's [claims] margins (the report explains each)\n{cl[['claim', 'evidence', 'seeds', 'verdict']].to_string(index=False)}")
+    print("\nThe paper's claims under the study's [claims] margins (the report explains each)\n"
+          + cl[['claim', 'evidence', 'seeds', 'verdict']].to_string(index=False))
     base = readable(baseline_scores(study_arms(folder, res)[0]))
-    print(f"\nStage 0 (the denominators of the relative scores), the untrained start θ_init and the majority class, test scores\n{base.to_string()}")
+    print("\nStage 0 (the denominators of the relative scores), the untrained start θ_init and the majority class, "
+          f"test scores\n{base.to_string()}")
     try: tables = paper_tables(rows)
     except KeyError as e:   # a table cell without its stage-0 denominator: name the runs that cause it
         if redo: raise ValueError(f"{e.args[0]}; the cause: {redo}") from None
@@ -200,10 +235,12 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
             dest = Path(args.publish); dest.mkdir(parents=True, exist_ok=True)
             for kind in ("notebook", "html"): shutil.copyfile(out[kind], dest/f"{folder.name}{out[kind].suffix}")
             print(f"published: {dest/folder.name}.html and .ipynb")
-            if (folder/PLAN).is_file() and (dest/folder.name).resolve() != folder.resolve():   # the runs' small artefacts, merged with other shards'
+            # the runs' small artefacts, merged with other shards'
+            if (folder/PLAN).is_file() and (dest/folder.name).resolve() != folder.resolve():
                 n = publish_runs(folder, dest/folder.name)
-                print(f"published the small artefacts of {n['copied']} run(s) to {dest/folder.name}/ ({n['kept']} from other shards kept, "
-                      f"{n['removed']} of an earlier plan removed): {coverage_note(seed_coverage(dest/folder.name, n['results']), args.study)}")
+                note = coverage_note(seed_coverage(dest/folder.name, n['results']), args.study)
+                print(f"published the small artefacts of {n['copied']} run(s) to {dest/folder.name}/ "
+                      f"({n['kept']} from other shards kept, {n['removed']} of an earlier plan removed): {note}")
     return tables
 
 # %% ../nbs/16_cli.ipynb #ceb701dc
@@ -216,13 +253,17 @@ def cmd_export(args:argparse.Namespace, # run, out, format, method, overwrite
     out = export_run(args.run, args.out, args.format, args.method, args.overwrite)
     if args.format == "peft":
         cfg, prov = read_json(out/ADAPTER_CONFIG), read_json(out/PROVENANCE)
-        print(f"{out}: a PEFT LoRA adapter (r={cfg['r']}, lora_alpha={cfg['lora_alpha']}, {len(cfg['target_modules'])} modules, base "
-              f"{cfg['base_model_name_or_path']!r}) of run {prov['run']}; load it with PeftModel.from_pretrained(model, {str(out)!r})")
+        print(f"{out}: a PEFT LoRA adapter (r={cfg['r']}, lora_alpha={cfg['lora_alpha']}, "
+              f"{len(cfg['target_modules'])} modules, base "
+              f"{cfg['base_model_name_or_path']!r}) of run {prov['run']}; "
+              f"load it with PeftModel.from_pretrained(model, {str(out)!r})")
     else:
         meta = read_json((out/NATIVE).with_suffix(".json"))
-        print(f"{out}: {meta['method']} {meta['sizes']} (D={meta['D']:,}) of run {meta['run']} in {NATIVE} + {NATIVE[:-12]}.json; {meta['how']}")
+        print(f"{out}: {meta['method']} {meta['sizes']} (D={meta['D']:,}) of run {meta['run']} in {NATIVE} + "
+              f"{NATIVE[:-12]}.json; {meta['how']}")
     return out
 
+# %% ../nbs/16_cli.ipynb #45d5405f
 def _lora_sizes(model, # the backbone's model
                 sizes:str, # "equal", "paper", or JSON: '{"r": 8, "alpha": 16}' (or '{"<method>": {...}}')
                )->dict:
@@ -232,10 +273,13 @@ def _lora_sizes(model, # the backbone's model
     if sizes in ("equal", "paper"): return step_sizes(model, sizes)[_IMPORTED]
     try: s = json.loads(sizes)
     except json.JSONDecodeError: s = None
-    if not isinstance(s, dict): raise ValueError(f"--sizes {sizes!r} is not 'equal', 'paper' or a JSON object such as '{{\"r\": 8, \"alpha\": 16}}'")
+    if not isinstance(s, dict):
+        raise ValueError(f"--sizes {sizes!r} is not 'equal', "
+                         f"'paper' or a JSON object such as '{{\"r\": 8, \"alpha\": 16}}'")
     return dict(s.get(_IMPORTED, s))
 
-def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed, split_seed, vocab, max_dev, max_test, base_model
+# %% ../nbs/16_cli.ipynb #a6615628
+def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seeds, vocab, max_dev/test, base_model
               )->Path:
     "Turn a PEFT LoRA adapter folder into a stage-0 solution file (scored on its task) that stage 1 reads."
     import json
@@ -249,14 +293,17 @@ def cmd_import(args:argparse.Namespace, # adapter, out, model, task, sizes, seed
     task = load_task(args.task, seed=args.split_seed, **caps)   # fails early on an unknown task
     bb = step_backbone(args.model, args.vocab or [args.task], None, args.split_seed)
     spec = delta_spec(bb.model, _IMPORTED, seed=args.seed, **_lora_sizes(bb.model, args.sizes))
-    sol = import_solution(args.adapter, bb, spec, task, base_names=backbone_names(bb.model, bb.name) + list(args.base_model))
+    sol = import_solution(args.adapter, bb, spec, task,
+                          base_names=backbone_names(bb.model, bb.name) + list(args.base_model))
     out = Path(args.out); path = out if out.suffix == ".safetensors" else out/SOLUTION
     save_solution(sol, path)
-    print(f"{path}: the adapter as a stage-0 LoRA solution of {task.name} on {bb.name} ({spec}); dev {sol.meta['dev']:.4f}, test "
-          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes {json.dumps({spec.method: spec.sizes})} and seed {spec.seed}")
+    print(f"{path}: the adapter as a stage-0 LoRA solution of {task.name} on {bb.name} ({spec}); "
+          f"dev {sol.meta['dev']:.4f}, test "
+          f"{sol.meta['test']:.4f} ({task.metric}). Stage 1 reads it with sizes "
+          f"{json.dumps({spec.method: spec.sizes})} and seed {spec.seed}")
     return path
 
-# %% ../nbs/16_cli.ipynb #9523e2c7
+# %% ../nbs/16_cli.ipynb #ac3978b0
 def _study_parsers(sub):
     "`udt study run` and `udt study status`."
     st = sub.add_parser("study", help="run a study file or show its state (see studies/*.toml)")
@@ -268,59 +315,88 @@ def _study_parsers(sub):
                  "to be redone; the same command resumes.", study="a study file, e.g. studies/default.toml")
     r.add_argument("--dry-run", action="store_true", help="list the runs and the missing inputs; run nothing")
     r.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
-    r.add_argument("--only", choices=("stage0", "stage1", "stage2", "landscape"), help="run only this step (its dependencies must be done)")
-    r.add_argument("--threads", type=int, help="threads per run (default: $OMP_NUM_THREADS when it is set, else cores / jobs)")
+    r.add_argument("--only", choices=("stage0", "stage1", "stage2", "landscape"),
+                   help="run only this step (its dependencies must be done)")
+    r.add_argument("--threads", type=int,
+                   help="threads per run (default: $OMP_NUM_THREADS when it is set, else cores / jobs)")
     r.add_argument("--progress-every", type=float, default=30, metavar="SECONDS",
                    help="print a progress line per run in flight this often (default 30; 0: never)")
-    r.add_argument("--launcher", choices=("local", "torchrun"), default="local", help="torchrun: stage-0 and stage-1 runs train in --nproc processes each (DDP-style, 05a_distributed) (default local)")
-    r.add_argument("--nproc", type=int, default=1, help="processes per stage-0/1 run with --launcher torchrun (default 1)")
-    r.add_argument("--cluster", help="run on Dask workers: local:N (N worker processes here), slurm or pbs (jobs from the study's [cluster] table); needs the cluster extra")
-    r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on the workers of a running Dask scheduler (the runs folder must be shared with them)")
+    r.add_argument("--launcher", choices=("local", "torchrun"), default="local",
+                   help="torchrun: stage-0 and stage-1 runs train in --nproc processes each (DDP-style, "
+                        "05a_distributed) (default local)")
+    r.add_argument("--nproc", type=int, default=1,
+                   help="processes per stage-0/1 run with --launcher torchrun (default 1)")
+    r.add_argument("--cluster",
+                   help="run on Dask workers: local:N (N worker processes here), "
+                        "slurm or pbs (jobs from the study's [cluster] table); needs the cluster extra")
+    r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on the workers of a running Dask scheduler (the runs folder must be shared with them)")
     r.add_argument("--runs", default="runs", help="folder holding <study name>/<run id>/ (default: runs)")
     r.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
-                   help="run only these seeds' chains, a shard of the study (default: every seed); shards run apart add up")
+                   help="run only these seeds' chains, a shard of the study (default: every seed); "
+                        "shards run apart add up")
     q = _command(ss, "status", cmd_study_status, "show the state of every run of a study", study="a study file")
     q.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
     _override_parsers(ss, r, q)
 
+# %% ../nbs/16_cli.ipynb #4814d1fa
 def _report_parser(sub):
     "`udt report`."
-    rp = _command(sub, "report", cmd_report, "rebuild results.csv, print the paper's Tables 1-4 and render the HTML report of a study",
+    rp = _command(sub, "report", cmd_report,
+                  "rebuild results.csv, print the paper's Tables 1-4 and render the HTML report of a study",
                   study="a study file, or a study folder (runs/<name>)")
     rp.add_argument("--runs", default="runs", help="folder holding <study name>/ (default: runs)")
     rp.add_argument("--out", help="folder for report.ipynb and report.html (default: the study folder)")
-    rp.add_argument("--publish", help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
+    rp.add_argument("--publish",
+                    help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
                     "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'")
     rp.add_argument("--no-html", action="store_true", help="print the tables only")
-    rp.add_argument("--previous", help="an earlier published run of the study (e.g. reports/default-v3): the report sets its verdicts beside these")
+    rp.add_argument("--previous",
+                    help="an earlier published run of the study (e.g. reports/default-v3): "
+                         "the report sets its verdicts beside these")
 
 # %% ../nbs/16_cli.ipynb #81b9a9e0
 def _peft_parsers(sub):
     "`udt export` and `udt import`."
-    e = _command(sub, "export", cmd_export, "write a finished run's vector as a PEFT adapter folder (LoRA) or in udt's own format (any method)",
+    e = _command(sub, "export", cmd_export,
+                 "write a finished run's vector as a PEFT adapter folder (LoRA) or in udt's own format (any method)",
                  "Write a finished run's vector: a stage-0 run's solution, or a stage-2 run's code decoded through "
                  "--method. PEFT holds LoRA only (Houlsby adapters have no PEFT type, PEFT's prefix tuning puts no "
                  "prefix in a T5 encoder, fine-tuning is a whole model): write those with --format native.",
-                 run="a finished run folder, runs/<study>/<run id>: stage 0 (its solution) or stage 2 (its code)", out="the folder to write")
+                 run="a finished run folder, runs/<study>/<run id>: stage 0 (its solution) or stage 2 (its code)",
+                 out="the folder to write")
     e.add_argument("--format", choices=("peft", "native"), default="peft",
-                   help="peft: adapter_config.json + adapter_model.safetensors (LoRA); native: delta.safetensors + delta.json (any method)")
+                   help="peft: adapter_config.json + adapter_model.safetensors (LoRA); native: "
+                        "delta.safetensors + delta.json (any method)")
     e.add_argument("--method", choices=ALL_METHODS,
-                   help="stage 2: the method to decode the code through (default: lora for peft, else the run's source method)")
-    e.add_argument("--overwrite", action="store_true", help="replace an adapter already in OUT (without it, a folder holding one is refused)")
-    i = _command(sub, "import", cmd_import, "turn a PEFT LoRA adapter folder into a stage-0 solution file that stage 1 reads",
+                   help="stage 2: the method to decode the code through (default: lora for peft, "
+                        "else the run's source method)")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an adapter already in OUT (without it, a folder holding one is refused)")
+    i = _command(sub, "import", cmd_import,
+                 "turn a PEFT LoRA adapter folder into a stage-0 solution file that stage 1 reads",
                  "Turn a PEFT LoRA adapter folder into a stage-0 solution for the LoRA spec of --sizes and --seed "
                  "on --model, scored on the dev and test splits of --task. Refused, naming each mismatch, when the "
                  "adapter's rank, scaling (lora_alpha / r), target modules or base model differ from the spec.",
                  adapter="a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)",
                  out="the solution file to write (.safetensors), or a folder for solution.safetensors")
-    i.add_argument("--model", required=True, help="the backbone: 'minilm', a local model folder, or tiny-bert / tiny-t5")
-    i.add_argument("--task", required=True, help="the task the adapter was trained for (an offline task or a CrossFit folder)")
-    i.add_argument("--sizes", default="equal", help="the LoRA sizes of the spec: 'equal' (default), 'paper', or JSON such as '{\"r\": 8, \"alpha\": 16}'")
-    i.add_argument("--seed", type=int, default=42, help="the seed of the spec's θ_init: the seed of the study's runs (default 42)")
+    i.add_argument("--model", required=True,
+                   help="the backbone: 'minilm', a local model folder, or tiny-bert / tiny-t5")
+    i.add_argument("--task", required=True,
+                   help="the task the adapter was trained for (an offline task or a CrossFit folder)")
+    i.add_argument("--sizes", default="equal",
+                   help="the LoRA sizes of the spec: 'equal' (default), 'paper', "
+                        "or JSON such as '{\"r\": 8, \"alpha\": 16}'")
+    i.add_argument("--seed", type=int, default=42,
+                   help="the seed of the spec's θ_init: the seed of the study's runs (default 42)")
     i.add_argument("--split-seed", type=int, default=42, help="split seed of the task (default 42)")
-    i.add_argument("--max-dev", type=int, help="score on at most this many dev examples"); i.add_argument("--max-test", type=int, help="and test examples")
-    i.add_argument("--vocab", nargs="+", help="tiny backbones: the tasks whose texts make the vocabulary (default: --task)")
-    i.add_argument("--base-model", action="append", default=[], help="another name of the backbone the adapter may record as its base (repeatable)")
+    i.add_argument("--max-dev", type=int,
+                   help="score on at most this many dev examples")
+    i.add_argument("--max-test", type=int, help="and test examples")
+    i.add_argument("--vocab", nargs="+",
+                   help="tiny backbones: the tasks whose texts make the vocabulary (default: --task)")
+    i.add_argument("--base-model", action="append", default=[],
+                   help="another name of the backbone the adapter may record as its base (repeatable)")
 
 # %% ../nbs/16_cli.ipynb #2b7f85f2
 def parser()->argparse.ArgumentParser:
@@ -330,54 +406,74 @@ def parser()->argparse.ArgumentParser:
     t = _command(sub, "tasks", cmd_tasks, "print the table of the offline task suite")
     t.add_argument("names", nargs="*", help="task names (default: all offline tasks)")
     t.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
-    s = _command(sub, "stage0", cmd_stage0, "train Adapter, LoRA and Prefix with equal D on one task and print their scores")
-    s.add_argument("--task", default="mr", help="an offline task name, a CrossFit task folder, or your own data: a .csv/.tsv/.json/.jsonl "
+    s = _command(sub, "stage0", cmd_stage0,
+                 "train Adapter, LoRA and Prefix with equal D on one task and print their scores")
+    s.add_argument("--task", default="mr",
+                   help="an offline task name, a CrossFit task folder, or your own data: a .csv/.tsv/.json/.jsonl "
                    "file or a `save_to_disk` folder (with --text-col, --label-col, --metric) (default: mr)")
     s.add_argument("--text-col", help="your data: the column of the input text (default: text)")
     s.add_argument("--label-col", help="your data: the column of the label (default: label)")
-    s.add_argument("--metric", help="your data: one of the paper's metrics, e.g. ACC or Classification-F1 (default: ACC)")
-    s.add_argument("--labels", nargs="+", help="your data: a word per raw label (0=negative 1=positive), or the words in id order")
+    s.add_argument("--metric",
+                   help="your data: one of the paper's metrics, e.g. ACC or Classification-F1 (default: ACC)")
+    s.add_argument("--labels", nargs="+",
+                   help="your data: a word per raw label (0=negative 1=positive), or the words in id order")
     s.add_argument("--encoding", help="your data: the file's encoding (default: utf-8)")
     s.add_argument("--split-col", help="your data: a column naming each row's split (train, dev or validation, test)")
     s.add_argument("--dev-size", type=int, help="your data without a split: dev examples (default 10%%, at most 500)")
-    s.add_argument("--test-size", type=int, help="your data without a split: test examples (default 20%%, at most 1000)")
+    s.add_argument("--test-size", type=int,
+                   help="your data without a split: test examples (default 20%%, at most 1000)")
     s.add_argument("--name", help="your data: the task's name (default: the file's name)")
     s.add_argument("--backbone", default="minilm", help="a local model folder, or 'minilm' for the packaged MiniLM")
-    s.add_argument("--methods", nargs="+", default=list(METHODS), choices=DELTA_METHODS, help=f"the delta methods to train (default: {' '.join(METHODS)})")
+    s.add_argument("--methods", nargs="+", default=list(METHODS), choices=DELTA_METHODS,
+                   help=f"the delta methods to train (default: {' '.join(METHODS)})")
     s.add_argument("--steps", type=int, default=300, help="training steps per method (default 300)")
-    s.add_argument("--eval-every", type=int, default=100, help="steps between dev evaluations; the best dev checkpoint is kept (default 100)")
+    s.add_argument("--eval-every", type=int, default=100,
+                   help="steps between dev evaluations; the best dev checkpoint is kept (default 100)")
     s.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
     s.add_argument("--batch-size", type=int, default=16, help="training examples per step (default 16)")
-    s.add_argument("--optimizer", default="adafactor", choices=("adafactor", "adamw"), help="the optimiser (default adafactor)")
-    s.add_argument("--seed", type=int, default=42, help="seed of θ_init, the data order and the task's split (default 42)")
+    s.add_argument("--optimizer", default="adafactor", choices=("adafactor", "adamw"),
+                   help="the optimiser (default adafactor)")
+    s.add_argument("--seed", type=int, default=42,
+                   help="seed of θ_init, the data order and the task's split (default 42)")
     s.add_argument("--out", default="runs/stage0", help="folder for the solutions (default: runs/stage0)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     _study_parsers(sub); _report_parser(sub); _peft_parsers(sub)
     return p
 
+# %% ../nbs/16_cli.ipynb #263cb2e4
 def _exit(code:int):
-    "Exit with `code`; at once if worker threads are still waiting on a stopped run (they would hold up the interpreter's exit)."
+    """Exit with `code`; at once if worker threads are still waiting on a stopped run (they would hold up the
+    interpreter's exit)."""
     sys.stdout.flush(); sys.stderr.flush()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()): os._exit(code)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()): os._exit(code)
     sys.exit(code)
 
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
+# %% ../nbs/16_cli.ipynb #b9288683
 def main(argv:list[str]|None=None # arguments (default: sys.argv)
         ):
     "Entry point of the `udt` command."
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try: args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ModuleNotFoundError, FloatingPointError) as e:   # (a diverged training run: its setting named)
+    # (a diverged training run: its setting named)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ModuleNotFoundError, FloatingPointError) as e:
         print(f"udt {args.command}: error: {e}", file=sys.stderr); sys.exit(2)
     except OSError as e:   # outside a study run, which words its own: a full disk or a folder that cannot be written
-        what = "free space on its disk or make its folder writable, then run the command again" if e.errno in _DISK_ERRNOS else "check the path"
-        print(f"udt {args.command}: error: {e.filename or 'a file'}: {e.strerror or e}; {what}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt as e:   # execute.StudyInterrupted carries 130 (SIGINT) or 143 (SIGTERM) and says what it stopped
-        print(f"\nudt {args.command}: {str(e) or 'interrupted; finished runs are kept'}; to resume, run the same command again:\n"
+        what = ("free space on its disk or make its folder writable, then run the command again"
+                if e.errno in _DISK_ERRNOS
+                else "check the path")
+        print(f"udt {args.command}: error: {e.filename or 'a file'}: {e.strerror or e}; {what}", file=sys.stderr)
+        sys.exit(2)
+    # execute.StudyInterrupted carries 130 (SIGINT) or 143 (SIGTERM) and says what it stopped
+    except KeyboardInterrupt as e:
+        print(f"\nudt {args.command}: {str(e) or 'interrupted; finished runs are kept'}; to resume, "
+              "run the same command again:\n"
               f"  udt {shlex.join(argv)}", file=sys.stderr)
         _exit(getattr(e, "exit_code", 130))
 
 # %% ../nbs/16_cli.ipynb #9f99244d
-if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m unified_delta_tuning.cli`, like `udt` (a script, not a notebook)
+# `python -m unified_delta_tuning.cli`, like `udt` (a script, not a notebook)
+if __name__ == "__main__" and "__file__" in globals(): main()

@@ -19,11 +19,14 @@ from torch import Tensor, nn
 
 from .families import family_of, fingerprint
 from .methods import METHOD_TABLE
-from .settings import ALL_METHODS, METHOD_RECORDS, METHODS, PAPER_SIZES # defined without torch, for reading study files
+# defined without torch, for reading study files
+from .settings import ALL_METHODS, METHOD_RECORDS, METHODS, PAPER_SIZES
 
 # %% ../nbs/04_deltas.ipynb #7248aaac
-_all_ = ["METHODS", "ALL_METHODS", "PAPER_SIZES"] # from `settings`: the paper's three delta methods, every method of the record; the paper's sizes on T5-v1.1-base
+# from `settings`: the paper's three delta methods, every method of the record; the paper's sizes on T5-v1.1-base
+_all_ = ["METHODS", "ALL_METHODS", "PAPER_SIZES"]
 
+# %% ../nbs/04_deltas.ipynb #ff402222
 def _check_sizes(method:str, sizes:dict)->dict:
     "The method's full sizes (paper defaults filled in), or a ValueError naming the bad one."
     if method not in ALL_METHODS: raise ValueError(f"unknown method {method!r}; choose one of {ALL_METHODS}")
@@ -41,6 +44,7 @@ def _check_sizes(method:str, sizes:dict)->dict:
         raise ValueError(f"{method} alpha={full['alpha']!r} must be a positive number")
     return full
 
+# %% ../nbs/04_deltas.ipynb #e882b3a3
 def delta_layout(model:nn.Module, # a model of one of `families.FAMILIES` (may live on the `meta` device)
                  method:str, # one of `ALL_METHODS`
                  **sizes, # the method's sizes; missing ones default to `PAPER_SIZES` (finetune has none)
@@ -88,7 +92,8 @@ class DeltaSpec:
 
     def __eq__(self, other): return isinstance(other, DeltaSpec) and other.hash == self.hash
     def __hash__(self): return hash(self.hash)
-    def __repr__(self): return f"DeltaSpec({self.method}, {self.fingerprint}, sizes={self.sizes}, D={self.D:,}, hash={self.hash})"
+    def __repr__(self):
+        return f"DeltaSpec({self.method}, {self.fingerprint}, sizes={self.sizes}, D={self.D:,}, hash={self.hash})"
 
 # %% ../nbs/04_deltas.ipynb #a3b0e37c
 @patch
@@ -99,17 +104,20 @@ def unflatten(self:DeltaSpec, theta:Tensor, # a flat vector [D] or a batch [K, D
     lead = tuple(theta.shape[:-1])
     return {n: c.view(*lead, *s) for n, c, s in zip(self.names, torch.split(theta, self.numels, dim=-1), self.shapes)}
 
+# %% ../nbs/04_deltas.ipynb #fa336ca9
 @patch
 def flatten(self:DeltaSpec, params:dict[str, Tensor], # name -> tensor [*shape], or [K, *shape] for a batch
            )->Tensor:
     "Concatenate named tensors into the canonical flat vector (inverse of `unflatten`)."
     missing = [n for n in self.names if n not in params]
-    if missing: raise KeyError(f"{len(missing)} of {len(self.names)} {self.method} tensors are missing, e.g. {missing[0]!r}")
+    if missing:
+        raise KeyError(f"{len(missing)} of {len(self.names)} {self.method} tensors are missing, e.g. {missing[0]!r}")
     lead = tuple(params[self.names[0]].shape[:-len(self.shapes[0])])   # () for one vector, (K,) for a batch
     bad = [n for n, s in zip(self.names, self.shapes) if tuple(params[n].shape) != lead + s]
     if bad or len(lead) > 1:
         n = (bad or self.names)[0]
-        raise ValueError(f"tensor {n!r} has shape {tuple(params[n].shape)}, the spec says {dict(zip(self.names, self.shapes))[n]} "
+        raise ValueError(f"tensor {n!r} has shape {tuple(params[n].shape)}, "
+                         f"the spec says {dict(zip(self.names, self.shapes))[n]} "
                          "(or [K, *shape] for a batch of K vectors, the same K for every tensor)")
     return torch.cat([params[n].reshape(*lead, -1) for n in self.names], dim=-1)
 
@@ -121,17 +129,21 @@ def check_theta(spec:DeltaSpec, # the spec the vector should fit
                )->Tensor:
     "Return `theta` if it fits `spec`; else raise ValueError naming expected vs got and the fix."
     if spec_hash is not None and spec_hash != spec.hash:
-        raise ValueError(f"vector was saved for spec hash {spec_hash!r}, but this {spec.method} spec on {spec.fingerprint} "
-                         f"with sizes {spec.sizes} has hash {spec.hash!r}; load it into the backbone, method, sizes and "
+        raise ValueError(f"vector was saved for spec hash {spec_hash!r}, "
+                         f"but this {spec.method} spec on {spec.fingerprint} "
+                         f"with sizes {spec.sizes} has hash {spec.hash!r}; "
+                         "load it into the backbone, method, sizes and "
                          "seed it was trained with")
     if not isinstance(theta, Tensor):
         raise ValueError(f"theta must be a torch.Tensor of shape ({spec.D},), got {type(theta).__name__}; "
                          "wrap it with torch.as_tensor")
     if batched and theta.dim() == 2:
         if theta.shape[0] < 1:
-            raise ValueError(f"a batch of vectors must hold at least one, got shape {tuple(theta.shape)}; pass [K, {spec.D}] with K >= 1")
+            raise ValueError(f"a batch of vectors must hold at least one, got shape {tuple(theta.shape)}; pass [K, "
+                             f"{spec.D}] with K >= 1")
     elif theta.dim() != 1:
-        raise ValueError(f"theta must be one flat vector of shape ({spec.D},)" + (f" or a batch of K vectors [K, {spec.D}]" if batched else "")
+        also = f" or a batch of K vectors [K, {spec.D}]" if batched else ""
+        raise ValueError(f"theta must be one flat vector of shape ({spec.D},)" + also
                          + f", got shape {tuple(theta.shape)}; flatten it" + ("" if batched else
                          ", or run a batch of vectors through use_delta (slice k of the inputs uses θ[k])"))
     if theta.shape[-1] != spec.D:
@@ -142,7 +154,7 @@ def check_theta(spec:DeltaSpec, # the spec the vector should fit
     return theta
 
 # %% ../nbs/04_deltas.ipynb #bf027269
-def delta_spec(model:nn.Module, # a model of one of `families.FAMILIES` (may live on the `meta` device, except for finetune)
+def delta_spec(model:nn.Module, # a model of one of `families.FAMILIES` (may be on the `meta` device, not for finetune)
                method:str, # one of `ALL_METHODS`
                seed:int=42, # seed of θ_init (finetune: recorded only, θ_init is the pretrained weights)
                **sizes, # the method's sizes; missing ones default to `PAPER_SIZES`
@@ -178,9 +190,11 @@ def equal_sizes(model:nn.Module, # a model of one of `families.FAMILIES` (may li
                 prefix_ratio:float=5.0, # preferred m / r of the prefix (the paper's 120 / 24)
                 max_steps:int=1000, # how many multiples of lcm(a, b) to try around the target
                )->dict[str, dict]:
-    "Sizes of the three methods that give exactly the same flat length D on `model` (a method of `fixed` D keeps its own)."
+    """Sizes of the three methods that give exactly the same flat length D on `model` (a method of `fixed` D keeps its
+    own)."""
     rule = lambda kind: [m for m in METHODS if METHOD_RECORDS[m].equal_size == kind]
-    fixed = {m: {k: lora_alpha for k in METHOD_RECORDS[m].size_keys if k == "alpha"} for m in rule("rank")}   # kept as given, not solved for
+    # kept as given, not solved for
+    fixed = {m: {k: lora_alpha for k in METHOD_RECORDS[m].size_keys if k == "alpha"} for m in rule("rank")}
     unit = {m: _unit_sizes(model, m, **fixed[m])["r"] for m in rule("rank")}   # D = unit · r
     (pm,) = rule("two_sizes")
     pu = _unit_sizes(model, pm)
@@ -214,15 +228,20 @@ def _check_model(model:nn.Module, spec:DeltaSpec)->None:
                          f"build the spec from this model: delta_spec(model, {spec.method!r}, ...)")
     METHOD_TABLE[spec.method].check(model, spec)
 
+# %% ../nbs/04_deltas.ipynb #9f31767c
 @contextmanager
 def use_delta(model:nn.Module, # the frozen backbone (of one of `families.FAMILIES`) the spec was built for
               spec:DeltaSpec, # the method's spec on this backbone
-              theta:Tensor, # flat vector [D] (a trained leaf, an up-projection's output, spec.init + Δ...) or a batch [K, D] (not finetune)
+              # flat vector [D] (a trained leaf, an up-projection's output, spec.init + Δ...)
+              # or a batch [K, D] (not finetune)
+              theta:Tensor,
              ):
-    "Within the block every forward (and `generate`) of `model` runs with `spec.method`'s parameters taken from `theta`."
+    """Within the block every forward (and `generate`) of `model` runs with `spec.method`'s parameters taken from
+    `theta`."""
     check_theta(spec, theta, batched=True)
     if not spec.batches and theta.dim() == 2:
-        raise ValueError(f"{spec.method} replaces the backbone's weights, so a batch θ [K, D] = {tuple(theta.shape)} cannot share one forward "
+        raise ValueError(f"{spec.method} replaces the backbone's weights, so a batch θ [K, "
+                         f"D] = {tuple(theta.shape)} cannot share one forward "
                          "pass; evaluate the points one at a time: use_delta(model, spec, theta[k])")
     _check_model(model, spec)
     if getattr(model, "_udt_delta", None) is not None:

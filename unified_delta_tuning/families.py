@@ -31,27 +31,35 @@ class Family:
     prefix_dims: Callable # self-attention -> (d_model, key/value heads, head dim) of the keys and values a prefix holds
     shape_keys: Callable # first layer -> ["key=value", ...]: the shapes the methods depend on
     word_tokens: dict # `backbones.word_tokenizer`: special tokens (in id order), unk, template, tokenizer roles
-    lora_part: Callable = None # attention, target -> (projection module, in, out, slice of its output or None); None: `nn.Linear` `getattr(attention, target)`
-    shift_positions: bool = False # prefix: the tokens take positions m, m+1, … after the m prefix slots (decoder-only, as PEFT's prefix tuning)
-    ia3_targets: tuple = () # names of the key and value projections (IA)³ scales in every attention (through `lora_part` where one is given)
-    ff_output: Callable = None # layer -> (path in the layer, module) of the feed-forward's output projection, whose input (IA)³ scales
+    # attention, target -> (projection module, in, out, slice of its output or None); None: `nn.Linear`
+    # `getattr(attention, target)`
+    lora_part: Callable = None
+    # prefix: the tokens take positions m, m+1, … after the m prefix slots (decoder-only, as PEFT's prefix tuning)
+    shift_positions: bool = False
+    # names of the key and value projections (IA)³ scales in every attention (through `lora_part` where one is given)
+    ia3_targets: tuple = ()
+    # layer -> (path in the layer, module) of the feed-forward's output projection, whose input (IA)³ scales
+    ff_output: Callable = None
 
 # %% ../nbs/02a_families.ipynb #02447867
 def _t5_stacks(core:nn.Module, # a T5 model's core
               )->list:
     "T5's encoder stack and, if the model has one, its decoder stack."
     out = [("encoder", core.encoder, "encoder.block", list(core.encoder.block))]
-    if getattr(core, "decoder", None) is not None: out.append(("decoder", core.decoder, "decoder.block", list(core.decoder.block)))
+    if getattr(core, "decoder", None) is not None: out.append(("decoder", core.decoder, "decoder.block",
+                                                               list(core.decoder.block)))
     return out
 
 def _t5_attentions(layer:nn.Module)->list:
     return [(f"layer.{j}.{a}", getattr(sub, a)) for j, sub in enumerate(layer.layer)
             for a in ("SelfAttention", "EncDecAttention") if hasattr(sub, a)]
 
+# %% ../nbs/02a_families.ipynb #c5ebfc4e
 def _t5_adapter_sites(layer:nn.Module)->list:
     out = []
     for j, sub in enumerate(layer.layer):
-        out += [(f"layer.{j}.{a}", getattr(sub, a).o.out_features) for a in ("SelfAttention", "EncDecAttention") if hasattr(sub, a)]
+        out += [(f"layer.{j}.{a}", getattr(sub, a).o.out_features)
+                for a in ("SelfAttention", "EncDecAttention") if hasattr(sub, a)]
         if hasattr(sub, "DenseReluDense"): out.append((f"layer.{j}.DenseReluDense", sub.DenseReluDense.wo.out_features))
     return out
 
@@ -59,18 +67,23 @@ def _is_t5(core:nn.Module)->bool:
     blocks = getattr(getattr(core, "encoder", None), "block", None)
     return isinstance(blocks, nn.ModuleList) and len(blocks) > 0 and hasattr(blocks[0].layer[0], "SelfAttention")
 
+# %% ../nbs/02a_families.ipynb #4ee93147
 def _t5_shapes(first:nn.Module)->list:
     a = first.layer[0].SelfAttention
-    return [f"d_model={a.d_model}", f"d_kv={a.key_value_proj_dim}", f"heads={a.n_heads}", f"d_ff={first.layer[-1].DenseReluDense.wo.in_features}"]
+    return [f"d_model={a.d_model}", f"d_kv={a.key_value_proj_dim}", f"heads={a.n_heads}",
+            f"d_ff={first.layer[-1].DenseReluDense.wo.in_features}"]
 
 T5 = Family(name="t5", layout="a T5 model (encoder.block[i].layer[0].SelfAttention)", model_types=("t5", "mt5"),
             auto_class="T5ForConditionalGeneration", scoring="text_to_text", detect=_is_t5, stacks=_t5_stacks,
             attentions=_t5_attentions, self_attention=lambda layer: layer.layer[0].SelfAttention,
             adapter_sites=_t5_adapter_sites, lora_targets=("q", "v"), ia3_targets=("k", "v"),
-            ff_output=lambda layer: (f"layer.{len(layer.layer) - 1}.DenseReluDense.wo", layer.layer[-1].DenseReluDense.wo),
+            ff_output=lambda layer: (f"layer.{len(layer.layer) - 1}.DenseReluDense.wo",
+                                     layer.layer[-1].DenseReluDense.wo),
             prefix_dims=lambda a: (a.d_model, a.n_heads, a.key_value_proj_dim), shape_keys=_t5_shapes,
-            word_tokens=dict(special=("<pad>", "</s>", "<unk>", "<extra_id_0>"), unk="<unk>", template=("$A </s>", ("</s>",)),
-                             roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_special_tokens=["<extra_id_0>"])))
+            word_tokens=dict(special=("<pad>", "</s>", "<unk>", "<extra_id_0>"), unk="<unk>",
+                             template=("$A </s>", ("</s>",)),
+                             roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                        extra_special_tokens=["<extra_id_0>"])))
 
 # %% ../nbs/02a_families.ipynb #706e2d6e
 def _bert_attentions(layer:nn.Module)->list:
@@ -80,7 +93,8 @@ def _bert_attentions(layer:nn.Module)->list:
 
 def _bert_adapter_sites(layer:nn.Module)->list:
     out = [("attention.output.dense", layer.attention.output.dense.out_features)]
-    if hasattr(layer, "crossattention"): out.append(("crossattention.output.dense", layer.crossattention.output.dense.out_features))
+    if hasattr(layer, "crossattention"): out.append(("crossattention.output.dense",
+                                                     layer.crossattention.output.dense.out_features))
     return out + [("output.dense", layer.output.dense.out_features)]
 
 def _is_bert(core:nn.Module)->bool:
@@ -89,6 +103,7 @@ def _is_bert(core:nn.Module)->bool:
     att = getattr(layers[0], "attention", None)
     return hasattr(getattr(att, "self", None), "query") and hasattr(getattr(att, "output", None), "dense")
 
+# %% ../nbs/02a_families.ipynb #07737d55
 def _bert_shapes(first:nn.Module)->list:
     a = first.attention.self
     return [f"hidden={a.query.in_features}", f"heads={a.num_attention_heads}", f"head_dim={a.attention_head_size}",
@@ -101,8 +116,10 @@ BERT = Family(name="bert", layout="a BERT-family encoder (encoder.layer[i].atten
               attentions=_bert_attentions, self_attention=lambda layer: layer.attention.self,
               adapter_sites=_bert_adapter_sites, lora_targets=("query", "value"), ia3_targets=("key", "value"),
               ff_output=lambda layer: ("output.dense", layer.output.dense),
-              prefix_dims=lambda a: (a.query.in_features, a.num_attention_heads, a.attention_head_size), shape_keys=_bert_shapes,
-              word_tokens=dict(special=("[PAD]", "[UNK]", "[CLS]", "[SEP]"), unk="[UNK]", template=("[CLS] $A [SEP]", ("[CLS]", "[SEP]")),
+              prefix_dims=lambda a: (a.query.in_features, a.num_attention_heads, a.attention_head_size),
+              shape_keys=_bert_shapes,
+              word_tokens=dict(special=("[PAD]", "[UNK]", "[CLS]", "[SEP]"), unk="[UNK]",
+                               template=("[CLS] $A [SEP]", ("[CLS]", "[SEP]")),
                                roles=dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")))
 
 # %% ../nbs/02a_families.ipynb #b1ed7c4d
@@ -118,24 +135,30 @@ def _decoder_stack(layers_attr:str):
 def _is_llama(core:nn.Module)->bool:
     layers = getattr(core, "layers", None)
     if not isinstance(layers, nn.ModuleList) or len(layers) == 0: return False
-    return hasattr(getattr(layers[0], "self_attn", None), "q_proj") and hasattr(getattr(layers[0], "mlp", None), "down_proj")
+    attn, mlp = getattr(layers[0], "self_attn", None), getattr(layers[0], "mlp", None)
+    return hasattr(attn, "q_proj") and hasattr(mlp, "down_proj")
 
 def _llama_kv_heads(a:nn.Module)->int: return a.k_proj.out_features // a.head_dim
 
+# %% ../nbs/02a_families.ipynb #ba8c51c9
 def _llama_shapes(first:nn.Module)->list:
     a = first.self_attn
-    return [f"hidden={a.q_proj.in_features}", f"heads={a.q_proj.out_features // a.head_dim}", f"kv_heads={_llama_kv_heads(a)}",
+    return [f"hidden={a.q_proj.in_features}", f"heads={a.q_proj.out_features // a.head_dim}",
+            f"kv_heads={_llama_kv_heads(a)}",
             f"head_dim={a.head_dim}", f"intermediate={first.mlp.down_proj.in_features}"]
 
 _CAUSAL_WORDS = dict(special=("<pad>", "</s>", "<unk>"), unk="<unk>", template=("$A", ()),
                      roles=dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>"))
 
-LLAMA = Family(name="llama", layout="a Llama-style decoder (layers[i].self_attn.q_proj)", model_types=("llama", "mistral", "qwen2"),
-               auto_class="AutoModelForCausalLM", scoring="causal_lm", detect=_is_llama, stacks=_decoder_stack("layers"),
+LLAMA = Family(name="llama", layout="a Llama-style decoder (layers[i].self_attn.q_proj)",
+               model_types=("llama", "mistral", "qwen2"),
+               auto_class="AutoModelForCausalLM", scoring="causal_lm", detect=_is_llama,
+               stacks=_decoder_stack("layers"),
                attentions=lambda layer: [("self_attn", layer.self_attn)], self_attention=lambda layer: layer.self_attn,
                adapter_sites=lambda layer: [("self_attn.o_proj", layer.self_attn.o_proj.out_features),
                                             ("mlp.down_proj", layer.mlp.down_proj.out_features)],
-               lora_targets=("q_proj", "v_proj"), ia3_targets=("k_proj", "v_proj"), ff_output=lambda layer: ("mlp.down_proj", layer.mlp.down_proj),
+               lora_targets=("q_proj", "v_proj"), ia3_targets=("k_proj", "v_proj"),
+               ff_output=lambda layer: ("mlp.down_proj", layer.mlp.down_proj),
                prefix_dims=lambda a: (a.q_proj.in_features, _llama_kv_heads(a), a.head_dim),
                shape_keys=_llama_shapes, word_tokens=_CAUSAL_WORDS, shift_positions=True)
 
@@ -151,6 +174,7 @@ def _is_gpt2(core:nn.Module)->bool:
     return (isinstance(h, nn.ModuleList) and len(h) > 0 and hasattr(getattr(h[0], "attn", None), "c_attn")
             and not hasattr(h[0], "crossattention"))
 
+# %% ../nbs/02a_families.ipynb #1bbb2a87
 def _gpt2_shapes(first:nn.Module)->list:
     a = first.attn
     return [f"hidden={a.embed_dim}", f"heads={a.num_heads}", f"head_dim={a.head_dim}", f"inner={first.mlp.c_fc.nf}"]
@@ -181,8 +205,10 @@ def family_of(model:nn.Module, # a model of one of `FAMILIES` (may live on the `
     for fam in FAMILIES.values():
         if fam.detect(core): return fam
     raise ValueError(f"{type(model).__name__} is neither " + " nor ".join(f.layout for f in FAMILIES.values()) +
-                     "; use T5ForConditionalGeneration, T5EncoderModel, BertModel, LlamaForCausalLM, GPT2LMHeadModel or a model with one of those layouts")
+                     "; use T5ForConditionalGeneration, T5EncoderModel, BertModel, LlamaForCausalLM, "
+                     "GPT2LMHeadModel or a model with one of those layouts")
 
+# %% ../nbs/02a_families.ipynb #f3859d91
 def model_family(model:nn.Module, # a model of one of `FAMILIES`
                 )->str:
     "The name of `model`'s family (a key of `FAMILIES`: 't5', 'bert', 'llama', 'gpt2')."
@@ -205,13 +231,15 @@ def layer_stacks(model:nn.Module, # a model of one of `FAMILIES`
 def _in_every_layer(model:nn.Module, field:str)->list:
     "(full path, value) of what the family's `field(layer)` lists, over every layer of every stack."
     per_layer = getattr(family_of(model), field)
-    return [(f"{p}.{i}.{a}", v) for _, _, p, layers in layer_stacks(model) for i, layer in enumerate(layers) for a, v in per_layer(layer)]
+    return [(f"{p}.{i}.{a}", v) for _, _, p, layers in layer_stacks(model)
+            for i, layer in enumerate(layers) for a, v in per_layer(layer)]
 
 def attention_sites(model:nn.Module, # a model of one of `FAMILIES`
                    )->list:
     "(path, module) of every attention (self and cross) in forward order."
     return _in_every_layer(model, "attentions")
 
+# %% ../nbs/02a_families.ipynb #e1ec8d8b
 def adapter_sites(model:nn.Module, # a model of one of `FAMILIES`
                  )->list:
     "(module path, width d) of every adapter site: the module whose output the adapter edits."
@@ -219,14 +247,16 @@ def adapter_sites(model:nn.Module, # a model of one of `FAMILIES`
 
 def lora_parts(model:nn.Module, # a model of one of `FAMILIES`
               )->list:
-    "(site path, projection module, in, out, slice of its output or None) of every query and value projection LoRA adapts."
+    """(site path, projection module, in, out, slice of its output or None) of every query and value projection LoRA
+    adapts."""
     fam = family_of(model)
     part = fam.lora_part or _linear_part
     return [(f"{path}.{t}", *part(att, t)) for path, att in attention_sites(model) for t in fam.lora_targets]
 
 def lora_sites(model:nn.Module, # a model of one of `FAMILIES`
               )->list:
-    "(site path, in, out) of every projection LoRA adapts: query and value of every attention (GPT-2: slices of `c_attn`)."
+    """(site path, in, out) of every projection LoRA adapts: query and value of every attention (GPT-2: slices of
+    `c_attn`)."""
     return [(path, i, o) for path, _, i, o, _ in lora_parts(model)]
 
 # %% ../nbs/02a_families.ipynb #593a34a2
@@ -234,9 +264,11 @@ def _in_width(mod:nn.Module)->int:
     "Input width of a projection: `nn.Linear`'s in_features, or `nx` of GPT-2's `Conv1D`."
     return mod.in_features if isinstance(mod, nn.Linear) else mod.nx
 
+# %% ../nbs/02a_families.ipynb #ea38fd75
 def ia3_parts(model:nn.Module, # a model of one of `FAMILIES`
              )->list:
-    "(site path, module, width, slice of its output or None, whether its input is scaled) of every module (IA)³ scales, layer by layer."
+    """(site path, module, width, slice of its output or None, whether its input is scaled) of every module (IA)³
+    scales, layer by layer."""
     fam = family_of(model)
     part, out = fam.lora_part or _linear_part, []
     for _, _, path, layers in layer_stacks(model):
@@ -263,4 +295,5 @@ def fingerprint(model:nn.Module, # a model of one of `FAMILIES`
                )->str:
     "Family plus every shape the methods depend on, as a short string (a spec must match it)."
     fam, st = family_of(model), layer_stacks(model)
-    return f"{fam.name}(" + ",".join(fam.shape_keys(st[0][3][0]) + [f"{s}={len(layers)}" for s, _, _, layers in st]) + ")"
+    return f"{fam.name}(" + ",".join(fam.shape_keys(st[0][3][0]) + [f"{s}={len(layers)}"
+                                                                    for s, _, _, layers in st]) + ")"

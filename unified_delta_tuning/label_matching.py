@@ -43,6 +43,7 @@ def pooled_inputs(bb:Backbone, # an encoder backbone
     x = torch.cat([mean_pool(bb, sub["input_ids"], sub["attention_mask"]) for _, sub in groups])
     return x[torch.argsort(torch.cat([rows for rows, _ in groups]))]
 
+# %% ../nbs/03d_label_matching.ipynb #28f60da5
 def label_logits(bb:Backbone, # an encoder backbone
                  task, # a `examples.Task` with a label set
                  batch:dict, # from `batches.make_batch`

@@ -25,6 +25,7 @@ from .examples import Task, cap_examples
 # %% ../nbs/08_landscape.ipynb #a77ea234
 BASES = ("affine", "orthonormal")
 
+# %% ../nbs/08_landscape.ipynb #d3b38a1e
 @dataclass(frozen=True, eq=False)
 class Plane:
     "A 2-D plane in the subspace, I(u, v) = origin + u·e1 + v·e2, and where the points it was built through lie on it."
@@ -54,12 +55,14 @@ class Plane:
 
 # %% ../nbs/08_landscape.ipynb #146cebf4
 def plane_through(points:dict, # three named subspace points {name: I [y]}; the first is the origin
-                  basis:str="affine", # "affine": the points at (0,0), (1,0), (0,1); "orthonormal": Gram–Schmidt, subspace units
+                  # "affine": the points at (0,0), (1,0), (0,1); "orthonormal": Gram–Schmidt, subspace units
+                  basis:str="affine",
                  )->Plane:
     "The plane through three points of the subspace."
     if basis not in BASES: raise ValueError(f"unknown basis {basis!r}; use one of {BASES}")
     if not isinstance(points, dict) or len(points) != 3:
-        raise ValueError(f"a plane needs exactly three named points, got {len(points) if hasattr(points, '__len__') else points!r}; "
+        raise ValueError("a plane needs exactly three named points, "
+                         f"got {len(points) if hasattr(points, '__len__') else points!r}; "
                          "pass {method: I} of three methods, e.g. the stage-2 codes of Adapter, LoRA and Prefix")
     names, ps = list(points), [torch.as_tensor(p) for p in points.values()]
     if any(p.dim() != 1 or p.shape != ps[0].shape or not p.is_floating_point() for p in ps):
@@ -69,22 +72,27 @@ def plane_through(points:dict, # three named subspace points {name: I [y]}; the 
     na, nb = a.double().norm().item(), b.double().norm().item()
     sin = math.sqrt(max(1 - (a.double() @ b.double()).item() ** 2 / (na * nb) ** 2, 0.0)) if na and nb else 0.0
     if sin < 1e-6:
-        raise ValueError(f"the points {names} are (nearly) on one line (sin of the angle at {names[0]!r} is {sin:.1e}), "
+        raise ValueError(f"the points {names} are (nearly) on one line (sin of the angle at "
+                         f"{names[0]!r} is {sin:.1e}), "
                          "so no single plane goes through them; pick three solutions that differ")
     if basis == "affine":
-        return Plane(ps[0], a, b, {names[0]: (0.0, 0.0), names[1]: (1.0, 0.0), names[2]: (0.0, 1.0)}, basis, torch.stack(ps))
+        return Plane(ps[0], a, b,
+                     {names[0]: (0.0, 0.0), names[1]: (1.0, 0.0), names[2]: (0.0, 1.0)}, basis, torch.stack(ps))
     e1 = a / na; bo = b - (b @ e1) * e1; e2 = bo / bo.norm()
-    return Plane(ps[0], e1, e2, {names[0]: (0.0, 0.0), names[1]: (na, 0.0), names[2]: ((b @ e1).item(), bo.norm().item())},
+    return Plane(ps[0], e1, e2,
+                 {names[0]: (0.0, 0.0), names[1]: (na, 0.0), names[2]: ((b @ e1).item(), bo.norm().item())},
                  basis, torch.stack(ps))
 
 # %% ../nbs/08_landscape.ipynb #af82e85d
 def _check_range(name:str, r)->tuple[float, float]:
     try: lo, hi = (float(x) for x in r)
-    except (TypeError, ValueError): raise ValueError(f"{name} must be a pair (start, end) of numbers, got {r!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (start, end) of numbers, got {r!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
         raise ValueError(f"{name}={r!r} must be finite with start < end, e.g. (-0.5, 1.5)")
     return lo, hi
 
+# %% ../nbs/08_landscape.ipynb #72838ec5
 def grid_axes(u_range=(-0.5, 1.5), # (start, end) of u
               v_range=(-0.5, 1.5), # (start, end) of v
               n=9, # points per axis: an int, or (n_u, n_v); at least 2 each
@@ -108,18 +116,22 @@ def score_vectors(bb:Backbone, # the frozen backbone
                   spec:DeltaSpec, # the method the vectors belong to
                   thetas:Tensor, # N vectors of that method, shape [N, D]
                   split:str="dev", # the split to score
-                  points_per_pass:int=8, # K: vectors evaluated together in one forward pass (1: one at a time, unbatched; finetune: always 1)
+                  # K: vectors evaluated together in one forward pass (1: one at a time, unbatched; finetune: always 1)
+                  points_per_pass:int=8,
                   batch_size:int=32, # examples per dev batch (a forward pass holds K times as many rows)
                   mode:str|None=None, # T5: "rank" (default with a label set) or "generate"
                   progress:bool=False, # show a progress bar over the groups
                  )->list[float]:
     "The task metric on `split` of each of N vectors, K of them per forward pass."
     if not isinstance(points_per_pass, int) or isinstance(points_per_pass, bool) or points_per_pass < 1:
-        raise ValueError(f"points_per_pass={points_per_pass!r} must be a positive int (1 evaluates one vector at a time)")
+        raise ValueError(f"points_per_pass={points_per_pass!r} must be a positive int (1 evaluates "
+                         "one vector at a time)")
     check_theta(spec, thetas, batched=True)
-    if thetas.dim() != 2: raise ValueError(f"thetas must be a stack of vectors [N, {spec.D}], got shape {tuple(thetas.shape)}")
+    if thetas.dim() != 2:
+        raise ValueError(f"thetas must be a stack of vectors [N, {spec.D}], got shape {tuple(thetas.shape)}")
     scores, K = [], points_per_pass if spec.batches else 1   # a fine-tuned θ is a whole model: one per pass
-    for s in tqdm(range(0, len(thetas), K), desc=f"{spec.method}: {len(thetas)} points, {K} per pass", disable=not progress, mininterval=2):
+    for s in tqdm(range(0, len(thetas), K), desc=f"{spec.method}: {len(thetas)} points, {K} per pass",
+                  disable=not progress, mininterval=2):
         group = thetas[s:s + K]
         with use_delta(bb.model, spec, group[0] if K == 1 else group):
             scores += evaluate_batched(bb, task, split, len(group), mode, batch_size)
@@ -132,8 +144,10 @@ def capped(task:Task, # the task
            seed:int=42, # seeds the stratified draw
           )->Task:
     "`task` with `split` cut to `max_examples` (stratified, nested; None keeps all)."
-    return task if max_examples is None else replace(task, **{split: cap_examples(task.split(split), max_examples, seed)})
+    if max_examples is None: return task
+    return replace(task, **{split: cap_examples(task.split(split), max_examples, seed)})
 
+# %% ../nbs/08_landscape.ipynb #a6b2be26
 def reference_scores(bb:Backbone, # the frozen backbone
                      task:Task, # the task
                      specs:dict, # {method: DeltaSpec}
@@ -154,10 +168,13 @@ def landscape(bb:Backbone, # the frozen backbone
               plane:Plane, # the plane the grid lies on
               u_range=(-0.5, 1.5), v_range=(-0.5, 1.5), n=9, # the grid, as in `grid_axes`
               reference:dict|None=None, # {method: original-space score} for the relative scores
-              init:dict|None=None, # {method: θ_init's score on the same examples}: adds the normalised gain (score − init) / (reference − init)
+              # {method: θ_init's score on the same examples}: adds the normalised gain
+              # (score − init) / (reference − init)
+              init:dict|None=None,
               split:str="dev", # the split to score
               max_examples:int|None=None, # cap on the split (stratified)
-              points_per_pass:int=8, batch_size:int=32, mode:str|None=None, # as in `score_vectors` (finetune: one point per pass)
+              # as in `score_vectors` (finetune: one point per pass)
+              points_per_pass:int=8, batch_size:int=32, mode:str|None=None,
               progress:bool=True, # progress bars
              )->pd.DataFrame:
     "Every method's score at every point of a grid over `plane`: columns u, v, method, score, relative, anchor."
@@ -165,7 +182,8 @@ def landscape(bb:Backbone, # the frozen backbone
     if not specs: raise ValueError("specs is empty; pass {method: DeltaSpec} for the methods to score")
     if reference is not None:
         missing = sorted(set(specs) - set(reference))
-        if missing: raise ValueError(f"reference has no original-space score for {missing}; compute them with reference_scores")
+        if missing:
+            raise ValueError(f"reference has no original-space score for {missing}; compute them with reference_scores")
         bad = {m: reference[m] for m in specs if not (isinstance(reference[m], (int, float)) and reference[m] > 0)}
         if bad: raise ValueError(f"relative scores need positive original-space scores, got {bad}")
     task = capped(task, split, max_examples)
@@ -179,7 +197,8 @@ def landscape(bb:Backbone, # the frozen backbone
             with torch.no_grad(): th = torch.stack([decode(m, i) for i in I[s:s + K]])
             scores += score_vectors(bb, task, spec, th, split, K, batch_size, mode)
         rel = np.asarray(scores) / reference[m] if reference is not None else np.full(len(scores), np.nan)
-        gain = ((np.asarray(scores) - init[m]) / (reference[m] - init[m]) if reference is not None and init is not None and reference[m] != init[m]
+        gain = ((np.asarray(scores) - init[m]) / (reference[m] - init[m]) if reference is not None and init is not None
+                and reference[m] != init[m]
                 else np.full(len(scores), np.nan))
         frames.append(pd.DataFrame(dict(u=U, v=V, method=m, score=scores, relative=rel, gain=gain,
                                         anchor=[where.get((u, v), "") for u, v in zip(U, V)])))
@@ -196,13 +215,15 @@ def _grid_shape(df:pd.DataFrame, methods:list)->tuple[np.ndarray, np.ndarray]:
                              "pass the frame `landscape` returned")
     return us, vs
 
+# %% ../nbs/08_landscape.ipynb #6b7ac5eb
 def common_region(df:pd.DataFrame, # a frame from `landscape`, with relative scores
                   fraction:float=0.9, # a method does well where its relative score reaches this
                   methods:Sequence[str]|None=None, # the methods that must all do well (default: all in the frame)
                   by:str="relative", # "relative" (score / original) or "gain" ((score − θ_init) / (original − θ_init))
                  )->pd.DataFrame:
     "Per grid point: the lowest relative score (or gain) over the methods, and whether every method reaches `fraction`."
-    if not (isinstance(fraction, (int, float)) and fraction > 0): raise ValueError(f"fraction={fraction!r} must be a positive number, e.g. 0.9")
+    if not (isinstance(fraction, (int, float)) and fraction > 0):
+        raise ValueError(f"fraction={fraction!r} must be a positive number, e.g. 0.9")
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
     unknown = sorted(set(methods) - set(df.method))
     if unknown: raise ValueError(f"methods {unknown} are not in the frame (it has {sorted(set(df.method))})")
@@ -210,7 +231,8 @@ def common_region(df:pd.DataFrame, # a frame from `landscape`, with relative sco
     sub = df[df.method.isin(methods)]
     if by not in ("relative", "gain"): raise ValueError(f"by={by!r}: use 'relative' or 'gain'")
     if by not in sub or sub[by].isna().any():
-        raise ValueError(f"the frame has no {by} scores; call landscape(..., reference=reference_scores(...){', init=θ_init scores' if by == 'gain' else ''})")
+        raise ValueError(f"the frame has no {by} scores; call landscape(..., "
+                         f"reference=reference_scores(...){', init=θ_init scores' if by == 'gain' else ''})")
     out = sub.groupby(["u", "v"], as_index=False).agg(min_relative=(by, "min"))
     out["inside"] = out.min_relative >= fraction
     return out
@@ -224,19 +246,22 @@ def _in_triangle(u:np.ndarray, v:np.ndarray, tri:list)->np.ndarray:
     eps = 1e-9
     return (a >= -eps) & (b >= -eps) & (a + b <= 1 + eps)
 
+# %% ../nbs/08_landscape.ipynb #ba072d9b
 def region_area(df:pd.DataFrame, # a frame from `landscape`, with relative scores
                 fraction:float=0.9, # a method does well where its relative score reaches this
                 plane:Plane|None=None, # the grid's plane: adds the area in subspace units and the triangle coverage
                 methods:Sequence[str]|None=None, # the methods that must all do well (default: all)
                 by:str="relative", # "relative": `fraction` of the original score; "gain": of the θ_init → original gap
                )->dict:
-    "Size of the region where every method reaches `fraction` of its original-space score (or of its θ_init → original gap)."
+    """Size of the region where every method reaches `fraction` of its original-space score (or of its θ_init → original
+    gap)."""
     reg = common_region(df, fraction, methods, by)
     methods = list(methods) if methods is not None else list(dict.fromkeys(df.method))
     us, vs = np.sort(reg.u.unique()), np.sort(reg.v.unique())
     share = float(reg.inside.mean()); square = float((us[-1] - us[0]) * (vs[-1] - vs[0]))
     alone = {m: int((df[df.method == m][by] >= fraction).sum()) for m in methods}
-    out = dict(fraction=fraction, by=by, grid=f"{len(us)}x{len(vs)}", points_inside=int(reg.inside.sum()), points=len(reg),
+    out = dict(fraction=fraction, by=by, grid=f"{len(us)}x{len(vs)}", points_inside=int(reg.inside.sum()),
+               points=len(reg),
                share_of_square=share, area_uv=share * square, square_uv=square,
                overlap=int(reg.inside.sum()) / min(alone.values()) if min(alone.values()) else float("nan"),
                **{f"points_{m}": k for m, k in alone.items()})
@@ -249,7 +274,8 @@ def region_area(df:pd.DataFrame, # a frame from `landscape`, with relative score
 
 # %% ../nbs/08_landscape.ipynb #14423ef9
 def _decorate(a, anchors:list, us, vs, fraction:float, border=None):
-    "Mark the solutions and their triangle on axes `a`, and the common region's border (`border`: the lowest relative scores)."
+    """Mark the solutions and their triangle on axes `a`, and the common region's border (`border`: the lowest relative
+    scores)."""
     if len(anchors) == 3:
         tri = np.array([[u, v] for _, u, v in anchors] + [[anchors[0][1], anchors[0][2]]])
         a.plot(tri[:, 0], tri[:, 1], "w--", lw=1)
@@ -274,7 +300,8 @@ def plot_landscape(df:pd.DataFrame, # a frame from `landscape`
     methods = list(dict.fromkeys(df.method)); us, vs = _grid_shape(df, methods)
     grid = lambda d, col: d.pivot(index="v", columns="u", values=col).reindex(index=vs, columns=us).values
     has_rel = not df.relative.isna().any()
-    if value == "relative" and not has_rel: raise ValueError("the frame has no relative scores; plot value='score' or pass reference= to landscape")
+    if value == "relative" and not has_rel:
+        raise ValueError("the frame has no relative scores; plot value='score' or pass reference= to landscape")
     lo, hi = float(df[value].min()), float(df[value].max())
     levels = np.linspace(lo, hi if hi > lo else lo + 1e-6, 12)
     anchors = ([(n, u, v) for n, (u, v) in plane.anchors.items()] if plane is not None
@@ -291,7 +318,8 @@ def plot_landscape(df:pd.DataFrame, # a frame from `landscape`
     if reg is not None:
         a = axes[0, -1]; z = grid(reg, "min_relative")
         pm = a.pcolormesh(us, vs, z, shading="nearest", cmap="magma")
-        du, dv = (us[1] - us[0]) / 2, (vs[1] - vs[0]) / 2     # each grid point is drawn as its cell; inside cells hatched
+        # each grid point is drawn as its cell; inside cells hatched
+        du, dv = (us[1] - us[0]) / 2, (vs[1] - vs[0]) / 2
         for u, v in reg.loc[reg.inside, ["u", "v"]].values:
             a.add_patch(Rectangle((u - du, v - dv), 2 * du, 2 * dv, fill=False, hatch="///", lw=0, edgecolor="0.15"))
         fig.colorbar(pm, ax=a, shrink=0.9, label="lowest relative score")

@@ -14,28 +14,37 @@ from fastcore.basics import patch
 from torch import Tensor, nn
 from transformers.cache_utils import EncoderDecoderCache
 
-from .families import adapter_sites, core_module, family_of, ia3_parts, layer_stacks, lora_parts, lora_sites, prefix_stacks
+from .families import (adapter_sites, core_module, family_of, ia3_parts, layer_stacks, lora_parts,
+                                           lora_sites, prefix_stacks)
 from .settings import METHOD_RECORDS
 
 # %% ../nbs/03a_methods.ipynb #1f3f389e
 METHOD_TABLE = {} # method name -> its implementation, in `settings.METHOD_RECORDS` order
 
+# %% ../nbs/03a_methods.ipynb #04c7e827
 def register_method(name:str, # the method's key in `settings.METHOD_RECORDS`
                    ):
     "Class decorator: the class implements the method recorded under `name`; one instance goes into `METHOD_TABLE`."
     def register(cls):
         if name not in METHOD_RECORDS:
-            raise ValueError(f"no method {name!r} in settings.METHOD_RECORDS ({list(METHOD_RECORDS)}); add its record there first")
-        if name in METHOD_TABLE: raise ValueError(f"{name!r} is already implemented by {METHOD_TABLE[name]!r}; register one class per method")
+            raise ValueError(f"no method {name!r} in settings.METHOD_RECORDS ({list(METHOD_RECORDS)}); "
+                             "add its record there first")
+        if name in METHOD_TABLE:
+            raise ValueError(f"{name!r} is already implemented by {METHOD_TABLE[name]!r}; "
+                             "register one class per method")
         cls.name = name
         METHOD_TABLE[name] = cls()
-        ordered = sorted(METHOD_TABLE.items(), key=lambda kv: list(METHOD_RECORDS).index(kv[0]))   # the records' order, wherever a class is defined
+        ordered = sorted(METHOD_TABLE.items(),
+                         # the records' order, wherever a class is defined
+                         key=lambda kv: list(METHOD_RECORDS).index(kv[0]))
         METHOD_TABLE.clear(); METHOD_TABLE.update(ordered)
         return cls
     return register
 
+# %% ../nbs/03a_methods.ipynb #1943de2d
 class Method:
-    "One delta method: the layout of its tensors on a model, their initial value and how it is installed (its sizes and rules: its record)."
+    """One delta method: the layout of its tensors on a model, their initial value and how it is installed (its sizes
+    and rules: its record)."""
     name = "" # the method's key in `settings.METHOD_RECORDS` and `METHOD_TABLE`, set by `register_method`
 
     @property
@@ -55,6 +64,7 @@ class Method:
 
     def __repr__(self): return f"{type(self).__name__}()"
 
+# %% ../nbs/03a_methods.ipynb #116a630e
 @register_method("adapter")
 class Adapter(Method):
     "Houlsby adapters without biases after every attention and feed-forward block."
@@ -76,7 +86,8 @@ class Prefix(Method):
     def layout(self, model, sizes):
         m, r = sizes["m"], sizes["r"]
         return [t for s, d, L, H, dkv in prefix_stacks(model)
-                for t in ((f"{s}.prefix_P", (m, d)), (f"{s}.prefix_W0", (r, d)), (f"{s}.prefix_W2", (L * 2 * H * dkv, r)))]
+                for t in ((f"{s}.prefix_P", (m, d)), (f"{s}.prefix_W0", (r, d)),
+                          (f"{s}.prefix_W2", (L * 2 * H * dkv, r)))]
 
 @register_method("finetune")
 class Finetune(Method):
@@ -98,6 +109,7 @@ def init(self:Method, model:nn.Module, # the model the layout belongs to
     gen = torch.Generator().manual_seed(seed)
     return torch.cat([self.draw(n.rsplit(".", 1)[1], s, gen).reshape(-1) for n, s in layout])
 
+# %% ../nbs/03a_methods.ipynb #89b8242b
 @patch
 def draw(self:Method, kind:str, # the tensor's kind, the last part of its name (e.g. "lora_A")
          shape:tuple, # its shape
@@ -111,6 +123,7 @@ def draw(self:Adapter, kind:str, shape:tuple, gen:torch.Generator)->Tensor:
     "`adapter_A`, `adapter_B` ~ N(0, 0.02²)."
     return torch.randn(shape, generator=gen) * 0.02
 
+# %% ../nbs/03a_methods.ipynb #968976b8
 @patch
 def draw(self:Lora, kind:str, shape:tuple, gen:torch.Generator)->Tensor:
     "`lora_A` [in × r] ~ U(±1/√r): kaiming_uniform(a=√5) on that tensor, as the authors' `lora.py`; `lora_B` = 0."
@@ -123,11 +136,13 @@ def draw(self:Prefix, kind:str, shape:tuple, gen:torch.Generator)->Tensor:
     if kind == "prefix_P": return torch.randn(shape, generator=gen) * 0.02
     return _uniform(shape, 1 / math.sqrt(shape[1]), gen)
 
+# %% ../nbs/03a_methods.ipynb #541d1cc9
 @patch
 def init(self:Finetune, model:nn.Module, layout:list, seed:int)->Tensor:
     "θ_init is the model's own weights (the seed is only recorded)."
     if any(p.is_meta for p in model.parameters()):
-        raise ValueError(f"{self.name}'s θ_init is the backbone's weights, but this model lives on the meta device (shapes only); "
+        raise ValueError(f"{self.name}'s θ_init is the backbone's weights, "
+                         "but this model lives on the meta device (shapes only); "
                          "load the real weights first (delta_layout and delta_size work on meta)")
     return torch.cat([p.detach().reshape(-1).to("cpu", torch.float32) for _, p in model.named_parameters()])
 
@@ -135,8 +150,10 @@ def init(self:Finetune, model:nn.Module, layout:list, seed:int)->Tensor:
 def _slices(t:Tensor, K:int)->Tensor:
     "A batch-first activation [B, ..., d] as [K, B/K·..., d]: slice k holds rows k·B/K ... (k+1)·B/K − 1."
     if t.shape[0] % K:
-        raise ValueError(f"a batch of {t.shape[0]} rows cannot be split into K={K} equal slices (one per vector of θ [K, D]); "
-                         f"use a batch whose size is a multiple of {K}, e.g. the same {t.shape[0]} examples repeated K times")
+        raise ValueError(f"a batch of {t.shape[0]} rows cannot be split into K={K} equal slices (one per "
+                         "vector of θ [K, D]); "
+                         f"use a batch whose size is a multiple of {K}, "
+                         f"e.g. the same {t.shape[0]} examples repeated K times")
     return t.reshape(K, -1, t.shape[-1])
 
 def _adapt(h:Tensor, A:Tensor, B:Tensor)->Tensor:
@@ -144,6 +161,7 @@ def _adapt(h:Tensor, A:Tensor, B:Tensor)->Tensor:
     if A.dim() == 2: return h + F.silu(h @ A) @ B
     return h + (F.silu(_slices(h, A.shape[0]) @ A) @ B).view(h.shape)
 
+# %% ../nbs/03a_methods.ipynb #af95e1f4
 def _adapter_hook(A:Tensor, B:Tensor):
     "Forward hook: apply the adapter to a module's output (the first element if it is a tuple)."
     def hook(module, args, out):
@@ -175,9 +193,11 @@ def install(self:Method, model:nn.Module, # the frozen backbone
 def install(self:Adapter, model, spec, params, state):
     "A forward hook on every adapter site."
     core = core_module(model)
-    return [core.get_submodule(p).register_forward_hook(_adapter_hook(params[f"{p}.adapter_A"], params[f"{p}.adapter_B"]))
+    return [core.get_submodule(p).register_forward_hook(_adapter_hook(params[f"{p}.adapter_A"],
+                                                                      params[f"{p}.adapter_B"]))
             for p, _ in adapter_sites(model)]
 
+# %% ../nbs/03a_methods.ipynb #b6509be9
 @patch
 def install(self:Lora, model, spec, params, state):
     "A forward hook on every query and value projection, scaled by α/r."
@@ -198,7 +218,9 @@ class _PrefixCache:
         if self.real is not None:
             key_states, value_states = self.real.update(key_states, value_states, layer_idx, *args, **kwargs)
         b, K = key_states.shape[0], self.k.shape[0]
-        if K == 1: k, v = self.k.to(key_states.dtype).expand(b, -1, -1, -1), self.v.to(value_states.dtype).expand(b, -1, -1, -1)
+        if K == 1:
+            k = self.k.to(key_states.dtype).expand(b, -1, -1, -1)
+            v = self.v.to(value_states.dtype).expand(b, -1, -1, -1)
         else:   # rows of slice j get prefix j: [K, H, m, d] -> [K, b/K, H, m, d] -> [b, H, m, d]
             _slices(key_states, K)   # refuses a batch that K does not divide
             per = lambda t, like: t.to(like.dtype)[:, None].expand(K, b // K, *t.shape[1:]).reshape(b, *t.shape[1:])
@@ -210,7 +232,8 @@ def _extend_mask(mask, m:int, q:int, past:int, causal:bool, impl:str, dtype, dev
     "The attention mask with m attendable prefix columns in front (None stays None where that is still right)."
     if mask is None:
         if not causal or q == 1: return None
-        keep = (torch.arange(m + past + q, device=device)[None] <= torch.arange(q, device=device)[:, None] + m + past)[None, None]
+        cols, rows = torch.arange(m + past + q, device=device), torch.arange(q, device=device)
+        keep = (cols[None] <= rows[:, None] + m + past)[None, None]
         if impl != "eager": return keep
         return torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill(~keep, torch.finfo(dtype).min)
     if not isinstance(mask, Tensor):
@@ -219,8 +242,10 @@ def _extend_mask(mask, m:int, q:int, past:int, causal:bool, impl:str, dtype, dev
     pad = mask.new_ones(()) if mask.dtype == torch.bool else mask.new_zeros(())
     return torch.cat([pad.expand(*mask.shape[:-1], m), mask], dim=-1)
 
+# %% ../nbs/03a_methods.ipynb #d775f5ea
 def _prefix_kv(P:Tensor, W0:Tensor, W2:Tensor, L:int, H:int, dkv:int)->Tensor:
-    "Keys and values `[L, 2, H, m, d_kv]` of all layers from the re-parameterised prefix tanh(P W0ᵀ) W2ᵀ (`[L, 2, K, H, m, d_kv]` for a batch)."
+    """Keys and values `[L, 2, H, m, d_kv]` of all layers from the re-parameterised prefix tanh(P W0ᵀ) W2ᵀ (`[L, 2, K,
+    H, m, d_kv]` for a batch)."""
     if P.dim() == 2: return (torch.tanh(P @ W0.T) @ W2.T).view(P.shape[0], L, 2, H, dkv).permute(1, 2, 3, 0, 4)
     K, m = P.shape[:2]
     return (torch.tanh(P @ W0.mT) @ W2.mT).view(K, m, L, 2, H, dkv).permute(2, 3, 0, 4, 1, 5)
@@ -230,11 +255,14 @@ def _stack_prefix_hook(state:dict, stack:str, P:Tensor, W0:Tensor, W2:Tensor, L:
     def hook(module, args): state[stack] = _prefix_kv(P, W0, W2, L, H, dkv)
     return hook
 
+# %% ../nbs/03a_methods.ipynb #8d316c2c
 def _shift_positions_hook(m:int):
-    "Forward pre-hook on a decoder-only stack: its tokens take positions m, m+1, … after the m prefix slots (as PEFT's prefix tuning)."
+    """Forward pre-hook on a decoder-only stack: its tokens take positions m, m+1, … after the m prefix slots (as PEFT's
+    prefix tuning)."""
     def hook(module, args, kwargs):
         if len(args) > 1:
-            raise ValueError("with a prefix, call the model with keyword arguments (input_ids=..., attention_mask=...), so positions can be shifted")
+            raise ValueError("with a prefix, call the model with keyword arguments (input_ids=..., "
+                             "attention_mask=...), so positions can be shifted")
         pos = kwargs.get("position_ids")
         if pos is None:
             x = args[0] if args else kwargs.get("input_ids")
@@ -246,6 +274,7 @@ def _shift_positions_hook(m:int):
         return args, kwargs
     return hook
 
+# %% ../nbs/03a_methods.ipynb #24c5eed2
 def _attention_prefix_hook(state:dict, stack:str, i:int, causal:bool, impl:str):
     "Forward pre-hook on layer i's self-attention: prefix cache stand-in and extended mask."
     def hook(module, args, kwargs):
@@ -265,28 +294,34 @@ def _attention_prefix_hook(state:dict, stack:str, i:int, causal:bool, impl:str):
 # %% ../nbs/03a_methods.ipynb #06d288a0
 @patch
 def install(self:Prefix, model, spec, params, state):
-    "A pre-hook on every stack (its prefix keys/values; decoder-only: shifted positions) and on every self-attention (cache stand-in and mask)."
+    """A pre-hook on every stack (its prefix keys/values; decoder-only: shifted positions) and on every self-attention
+    (cache stand-in and mask)."""
     fam, handles = family_of(model), []
     for (s, stack, _, layers), (_, _, L, H, dkv) in zip(layer_stacks(model), prefix_stacks(model)):
         handles.append(stack.register_forward_pre_hook(_stack_prefix_hook(
             state, s, params[f"{s}.prefix_P"], params[f"{s}.prefix_W0"], params[f"{s}.prefix_W2"], L, H, dkv)))
-        if fam.shift_positions: handles.append(stack.register_forward_pre_hook(_shift_positions_hook(spec.sizes["m"]), with_kwargs=True))
+        if fam.shift_positions:
+            handles.append(stack.register_forward_pre_hook(_shift_positions_hook(spec.sizes["m"]), with_kwargs=True))
         for i, layer in enumerate(layers):
             att = fam.self_attention(layer)
-            hook = _attention_prefix_hook(state, s, i, bool(getattr(att, "is_causal", False)), att.config._attn_implementation)
+            hook = _attention_prefix_hook(state, s, i, bool(getattr(att, "is_causal", False)),
+                                          att.config._attn_implementation)
             handles.append(att.register_forward_pre_hook(hook, with_kwargs=True))
     return handles
 
+# %% ../nbs/03a_methods.ipynb #83f66d06
 @patch
 def check(self:Method, model:nn.Module, # the model `use_delta` is about to change
           spec, # the method's `DeltaSpec`
          )->None:
-    "Raise ValueError unless the tensors of `spec` are the method's layout on `model` (each names a site of this model)."
+    """Raise ValueError unless the tensors of `spec` are the method's layout on `model` (each names a site of this
+    model)."""
     want = [n for n, _ in self.layout(model, spec.sizes)]
     if list(spec.names) != want:
         bad = next((n for n in spec.names if n not in set(want)), spec.names[0])
         raise ValueError(f"spec tensor {bad!r} names no site of this model's {self.name} layout; rebuild the spec")
 
+# %% ../nbs/03a_methods.ipynb #52f01000
 @patch
 def check(self:Prefix, model, spec):
     "As every method, and the attention must take a tensor mask (sdpa or eager)."
@@ -306,19 +341,23 @@ class _SwappedWeights:
         for mod, name, p in reversed(self.saved): mod._parameters[name] = p
         self.saved = []
 
+# %% ../nbs/03a_methods.ipynb #f33ca421
 def _swap_weights(model:nn.Module, params:dict)->_SwappedWeights:
-    "Make every module read its weights from `params` (views of θ): each module's parameter slot holds the view while in use."
+    """Make every module read its weights from `params` (views of θ): each module's parameter slot holds the view while
+    in use."""
     names = {id(p): n for n, p in model.named_parameters()}
     saved = []
     try:
         for mod in model.modules():
             for k, p in list(mod._parameters.items()):
                 if p is None: continue
-                saved.append((mod, k, p)); mod._parameters[k] = params[names[id(p)]]   # a weight tied between modules gets one view
+                # a weight tied between modules gets one view
+                saved.append((mod, k, p)); mod._parameters[k] = params[names[id(p)]]
     except BaseException:
         _SwappedWeights(saved).remove(); raise
     return _SwappedWeights(saved)
 
+# %% ../nbs/03a_methods.ipynb #79a10c63
 @patch
 def install(self:Finetune, model, spec, params, state):
     "Swap the weights in: every module reads its parameters from views of θ."
@@ -329,8 +368,10 @@ def check(self:Finetune, model, spec):
     "The spec must list exactly this model's named parameters."
     got = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
     if got != list(zip(spec.names, spec.shapes)):
-        raise ValueError(f"the finetune spec {spec.hash} lists {len(spec.names)} weights that do not match this model's "
-                         f"{len(got)} named parameters; build the spec from this model: delta_spec(model, {self.name!r})")
+        raise ValueError(f"the finetune spec {spec.hash} lists {len(spec.names)} weights that do "
+                         "not match this model's "
+                         f"{len(got)} named parameters; build the spec from this model: "
+                         f"delta_spec(model, {self.name!r})")
 
 # %% ../nbs/03a_methods.ipynb #59e15ce8
 @register_method("ia3")
@@ -349,6 +390,7 @@ def _scale(h:Tensor, l:Tensor)->Tensor:
     if l.dim() == 1: return h * l
     return (_slices(h, l.shape[0]) * l[:, None]).view(h.shape)
 
+# %% ../nbs/03a_methods.ipynb #eb080ace
 def _scale_output_hook(l:Tensor, part:slice|None):
     "Forward hook: scale a projection's output (or the slice `part` of it) by l."
     def hook(module, args, out):
@@ -361,9 +403,11 @@ def _scale_input_hook(l:Tensor):
     def hook(module, args): return (_scale(args[0], l),) + tuple(args[1:])
     return hook
 
+# %% ../nbs/03a_methods.ipynb #8bdf1830
 @patch
 def install(self:Ia3, model, spec, params, state):
-    "A forward hook on every key and value projection (its output), a pre-hook on every feed-forward output projection (its input)."
+    """A forward hook on every key and value projection (its output), a pre-hook on every feed-forward output projection
+    (its input)."""
     return [mod.register_forward_pre_hook(_scale_input_hook(params[f"{p}.ia3_l"])) if scales_input
             else mod.register_forward_hook(_scale_output_hook(params[f"{p}.ia3_l"], part))
             for p, mod, _, part, scales_input in ia3_parts(model)]

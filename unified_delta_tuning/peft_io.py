@@ -22,7 +22,8 @@ from .families import core_module, family_of, fingerprint, lora_sites
 from .settings import METHOD_RECORDS, PEFT_METHODS
 
 # %% ../nbs/04a_peft.ipynb #f0d7d73a
-PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION", "llama": "CAUSAL_LM", "gpt2": "CAUSAL_LM"}  # family -> the PEFT task type of its adapters
+# family -> the PEFT task type of its adapters
+PEFT_TASK_TYPES = {"t5": "SEQ_2_SEQ_LM", "bert": "FEATURE_EXTRACTION", "llama": "CAUSAL_LM", "gpt2": "CAUSAL_LM"}
 HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # backbone name -> the Hub id of the same weights
 PROVENANCE = "udt_provenance.json"  # beside them: the spec and the run the adapter came from (PEFT ignores it)
 NATIVE = "delta.safetensors"  # our own format: named tensors, and `delta.json` beside it
@@ -33,13 +34,16 @@ def peft_task_type(model:nn.Module, # a model of one of `families.FAMILIES`
     "The PEFT task type of `model`'s family."
     fam = family_of(model).name
     if fam not in PEFT_TASK_TYPES:
-        raise ValueError(f"PEFT export knows the families {list(PEFT_TASK_TYPES)}, not {fam!r}; add its task type to peft_io.PEFT_TASK_TYPES")
+        raise ValueError(f"PEFT export knows the families {list(PEFT_TASK_TYPES)}, not {fam!r}; "
+                         "add its task type to peft_io.PEFT_TASK_TYPES")
     return PEFT_TASK_TYPES[fam]
 
+# %% ../nbs/04a_peft.ipynb #d8b2717d
 def backbone_names(model:nn.Module, # the backbone's model
                    name:str|None=None, # the name it was loaded by (`Backbone.name`: "minilm", a folder, "tiny-bert")
                   )->list[str]:
-    "The names a backbone goes by, the one to export under first: its Hub id if known, the folder it was loaded from, its name."
+    """The names a backbone goes by, the one to export under first: its Hub id if known, the folder it was loaded from,
+    its name."""
     names = [HUB_NAMES.get(str(name)), getattr(getattr(model, "config", None), "_name_or_path", None), name]
     return list(dict.fromkeys(str(n).rstrip("/") for n in names if n))
 
@@ -53,7 +57,8 @@ def module_paths(model:nn.Module, # a model of one of `families.FAMILIES`, or a 
 # %% ../nbs/04a_peft.ipynb #65f20c1f
 def fused_parts(model:nn.Module, # a model of one of `families.FAMILIES`, or a task head around one
                )->dict[str, list]:
-    "{path of a fused projection in `model`: [(site, slice of its output), ...]} where LoRA adapts parts of one module (GPT-2's `c_attn`); {} elsewhere."
+    """{path of a fused projection in `model`: [(site, slice of its output), ...]} where LoRA adapts parts of one module
+    (GPT-2's `c_attn`); {} elsewhere."""
     from unified_delta_tuning.families import lora_parts
     parts = lora_parts(model)
     if all(part is None for *_, part in parts): return {}
@@ -61,13 +66,16 @@ def fused_parts(model:nn.Module, # a model of one of `families.FAMILIES`, or a t
     for site, mod, _, _, part in parts: out.setdefault(names[id(mod)], []).append((site, part))
     return out
 
+# %% ../nbs/04a_peft.ipynb #b664ee85
 def _fused_tensors(model:nn.Module, params:dict)->dict[str, Tensor]:
-    "PEFT's tensors of LoRA on fused projections: the parts' A stacked, their B placed block-diagonally in their output slices."
+    """PEFT's tensors of LoRA on fused projections: the parts' A stacked, their B placed block-diagonally in their
+    output slices."""
     out = {}
     for path, parts in fused_parts(model).items():
         A = torch.cat([params[f"{s}.lora_A"].T for s, _ in parts])           # [k·r, in]
         r, width = params[f"{parts[0][0]}.lora_A"].shape[1], max(p.stop for _, p in parts)
-        B = torch.zeros(width, len(parts) * r)                                # [out, k·r]: zeros outside each part's slice and rank block
+        # [out, k·r]: zeros outside each part's slice and rank block
+        B = torch.zeros(width, len(parts) * r)
         for i, (s, p) in enumerate(parts): B[p, i * r:(i + 1) * r] = params[f"{s}.lora_B"].T
         out[f"base_model.model.{path}.lora_A.weight"], out[f"base_model.model.{path}.lora_B.weight"] = A.contiguous(), B
     return out
@@ -76,16 +84,20 @@ def _fused_tensors(model:nn.Module, params:dict)->dict[str, Tensor]:
 def _check_model(model:nn.Module, spec:DeltaSpec)->None:
     "Refuse a spec that was built for another backbone."
     if fingerprint(model) != spec.fingerprint:
-        raise ValueError(f"spec {spec.hash} ({spec.method}) belongs to {spec.fingerprint}, but this model is {fingerprint(model)}; "
+        raise ValueError(f"spec {spec.hash} ({spec.method}) belongs to {spec.fingerprint}, "
+                         f"but this model is {fingerprint(model)}; "
                          f"use the backbone the vector was trained on")
 
 LORA = PEFT_METHODS["LORA"]  # the method PEFT's LoRA adapters hold: the one this module writes and reads
 
 def _lora_only(method:str)->None:
     if method != LORA:
-        raise ValueError(f"PEFT holds LoRA only here, and this vector is {method}: Houlsby adapters have no PEFT type, PEFT's "
-                         "prefix tuning puts no prefix in a T5 encoder, fine-tuning is a whole model; write it with export_native (udt export --format native)")
+        raise ValueError(f"PEFT holds LoRA only here, and this vector is {method}: "
+                         "Houlsby adapters have no PEFT type, PEFT's "
+                         "prefix tuning puts no prefix in a T5 encoder, fine-tuning is a whole model; "
+                         "write it with export_native (udt export --format native)")
 
+# %% ../nbs/04a_peft.ipynb #13dcc523
 def peft_tensors(model:nn.Module, # the backbone the spec belongs to
                  spec:DeltaSpec, # a LoRA spec on it
                  theta:Tensor, # θ of that spec, shape (D,)
@@ -100,6 +112,7 @@ def peft_tensors(model:nn.Module, # the backbone the spec belongs to
         out[f"base_model.model.{path}.lora_B.weight"] = params[f"{site}.lora_B"].T.contiguous()
     return out
 
+# %% ../nbs/04a_peft.ipynb #e2385b56
 def peft_config(model:nn.Module, # the backbone the spec belongs to
                 spec:DeltaSpec, # a LoRA spec on it
                 base_model:str, # the name or folder the adapter's users load the backbone from
@@ -108,18 +121,26 @@ def peft_config(model:nn.Module, # the backbone the spec belongs to
     from peft import LoraConfig
     _lora_only(spec.method)
     targets, k = [path for _, path in module_paths(model)], 1
-    if (fused := fused_parts(model)): targets, k = list(fused), len(next(iter(fused.values())))   # one rank-k·r adapter per fused module
-    cfg = LoraConfig(r=k * spec.sizes["r"], lora_alpha=k * spec.sizes["alpha"], target_modules=targets, lora_dropout=0.0, bias="none",
-                     task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True, fan_in_fan_out=bool(fused))
-    return {**cfg.to_dict(), "target_modules": targets}   # PEFT holds them in a set; the file lists them in flatten order
+    # one rank-k·r adapter per fused module
+    if (fused := fused_parts(model)): targets, k = list(fused), len(next(iter(fused.values())))
+    cfg = LoraConfig(r=k * spec.sizes["r"], lora_alpha=k * spec.sizes["alpha"], target_modules=targets,
+                     lora_dropout=0.0, bias="none",
+                     task_type=peft_task_type(model), base_model_name_or_path=base_model, inference_mode=True,
+                     fan_in_fan_out=bool(fused))
+    # PEFT holds them in a set; the file lists them in flatten order
+    return {**cfg.to_dict(), "target_modules": targets}
 
+# %% ../nbs/04a_peft.ipynb #93fbf598
 def _check_out(out:str|Path, overwrite:bool)->None:
     "Refuse to write over an adapter (PEFT or native) that is already in `out`, unless asked to."
-    held = [n for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS, "adapter_model.bin", NATIVE, NATIVE[:-len(".safetensors")] + ".json") if (Path(out)/n).exists()]
+    held = [n for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS, "adapter_model.bin", NATIVE,
+                        NATIVE[:-len(".safetensors")] + ".json") if (Path(out)/n).exists()]
     if held and not overwrite:
-        raise FileExistsError(f"{out} already holds {', '.join(held)}: writing there would replace that adapter; give a new folder, "
+        raise FileExistsError(f"{out} already holds {', '.join(held)}: "
+                              "writing there would replace that adapter; give a new folder, "
                               f"or replace it on purpose with overwrite=True (udt export --overwrite)")
 
+# %% ../nbs/04a_peft.ipynb #4c98bc97
 def export_peft(model:nn.Module, # the backbone the spec belongs to
                 spec:DeltaSpec, # a LoRA spec on it
                 theta:Tensor, # θ of that spec
@@ -132,7 +153,8 @@ def export_peft(model:nn.Module, # the backbone the spec belongs to
     _check_out(out, overwrite)
     base_model = base_model or next(iter(backbone_names(model)), None)
     if not base_model:
-        raise ValueError("this model records no name or folder (config._name_or_path is empty); pass base_model=, the name PEFT users load it by")
+        raise ValueError("this model records no name or folder (config._name_or_path is empty); pass base_model=, "
+                         "the name PEFT users load it by")
     tensors, cfg, out = peft_tensors(model, spec, theta), peft_config(model, spec, base_model), Path(out)
     atomic_write(out/ADAPTER_WEIGHTS, save_bytes(tensors, metadata={"format": "pt"}))
     write_json(out/ADAPTER_CONFIG, cfg)
@@ -145,30 +167,41 @@ def read_peft(folder:str|Path, # a PEFT adapter folder
     "The config and the tensors of a PEFT adapter folder."
     folder = Path(folder)
     if not (folder/ADAPTER_CONFIG).exists():
-        raise FileNotFoundError(f"{folder} is not a PEFT adapter folder ({ADAPTER_CONFIG} is missing); give the folder `save_pretrained` wrote")
+        raise FileNotFoundError(f"{folder} is not a PEFT adapter folder ({ADAPTER_CONFIG} is missing); "
+                                "give the folder `save_pretrained` wrote")
     cfg = read_json(folder/ADAPTER_CONFIG)
     if (folder/ADAPTER_WEIGHTS).exists(): tensors = load_bytes((folder/ADAPTER_WEIGHTS).read_bytes())
     elif (folder/"adapter_model.bin").exists():
-        try: tensors = torch.load(folder/"adapter_model.bin", map_location="cpu", weights_only=True)   # a pickle that holds more than tensors is refused, never run
+        # a pickle that holds more than tensors is refused, never run
+        try: tensors = torch.load(folder/"adapter_model.bin", map_location="cpu", weights_only=True)
         except Exception as e:
-            raise ValueError(f"{folder/'adapter_model.bin'} is not a plain file of tensors, so it was not loaded (a pickle can run code): "
-                             f"{str(e).strip().splitlines()[0][:200]}; save the adapter as safetensors (save_pretrained(..., safe_serialization=True))") from None
-    else: raise FileNotFoundError(f"{folder} has {ADAPTER_CONFIG} but no weights ({ADAPTER_WEIGHTS} or adapter_model.bin)")
+            raise ValueError(f"{folder/'adapter_model.bin'} is not a plain file of tensors, "
+                             "so it was not loaded (a pickle can run code): "
+                             f"{str(e).strip().splitlines()[0][:200]}; "
+                             "save the adapter as safetensors "
+                             "(save_pretrained(..., safe_serialization=True))") from None
+    else:
+        raise FileNotFoundError(f"{folder} has {ADAPTER_CONFIG} but no weights ({ADAPTER_WEIGHTS} "
+                                "or adapter_model.bin)")
     return cfg, tensors
 
-_EXTRAS = ("use_dora", "lora_bias", "modules_to_save", "rank_pattern", "alpha_pattern", "layer_replication", "target_parameters",
+_EXTRAS = ("use_dora", "lora_bias", "modules_to_save", "rank_pattern", "alpha_pattern", "layer_replication",
+           "target_parameters",
            "trainable_token_indices", "use_qalora")   # what our LoRA does not have: any of them set is refused
 
+# %% ../nbs/04a_peft.ipynb #8fcda4b9
 def _scaling(cfg:dict)->float:
     return cfg["lora_alpha"] / (math.sqrt(cfg["r"]) if cfg.get("use_rslora") else cfg["r"])
 
 def _match_targets(paths:set, sites:list)->tuple[dict, list, list]:
-    "Our sites mapped to the adapter's module paths under one common prefix; the sites it lacks; the paths it has beyond them."
+    """Our sites mapped to the adapter's module paths under one common prefix; the sites it lacks; the paths it has
+    beyond them."""
     prefixes = [p[:len(p) - len(s)] for s in sites for p in paths if p == s or p.endswith("." + s)]
     pre = max(set(prefixes), key=prefixes.count) if prefixes else ""
     found = {s: pre + s for s in sites if pre + s in paths}
     return found, [s for s in sites if s not in found], sorted(paths - set(found.values()))
 
+# %% ../nbs/04a_peft.ipynb #ac7b760b
 def peft_mismatches(cfg:dict, tensors:dict, # a PEFT adapter's config and tensors (`read_peft`)
                     model:nn.Module, spec:DeltaSpec, # the backbone and the LoRA spec θ should fit
                     base_names:list[str]|None=None, # the names the backbone goes by; default `backbone_names(model)`
@@ -176,12 +209,15 @@ def peft_mismatches(cfg:dict, tensors:dict, # a PEFT adapter's config and tensor
     "Every way the adapter differs from what `spec`'s LoRA computes on `model`."
     if cfg.get("peft_type") != "LORA": return [f"it is a {cfg.get('peft_type')} adapter, not LoRA"], {}
     problems = [f"it uses {k}={cfg[k]!r}, which our LoRA has not" for k in _EXTRAS if cfg.get(k)]
-    if cfg.get("bias", "none") != "none": problems.append(f"it trains biases (bias={cfg['bias']!r}), which our LoRA has not")
+    if cfg.get("bias", "none") != "none":
+        problems.append(f"it trains biases (bias={cfg['bias']!r}), which our LoRA has not")
     r, alpha = spec.sizes["r"], spec.sizes["alpha"]
     if cfg["r"] != r: problems.append(f"rank: the adapter has r={cfg['r']}, the spec r={r}")
     if not math.isclose(_scaling(cfg), alpha / r, rel_tol=1e-9):
-        how = f"lora_alpha {cfg['lora_alpha']} / " + (f"√r (rsLoRA) with r={cfg['r']}" if cfg.get("use_rslora") else f"r {cfg['r']}")
-        problems.append(f"scaling: the adapter's is {_scaling(cfg):g} ({how}), the spec's {alpha / r:g} (alpha {alpha} / r {r})")
+        how = f"lora_alpha {cfg['lora_alpha']} / " + (f"√r (rsLoRA) with r={cfg['r']}"
+                                                      if cfg.get("use_rslora") else f"r {cfg['r']}")
+        problems.append(f"scaling: the adapter's is {_scaling(cfg):g} ({how}), "
+                        f"the spec's {alpha / r:g} (alpha {alpha} / r {r})")
     keys = {k: _PEFT_KEY.match(k) for k in tensors}
     odd = sorted(k for k, mt in keys.items() if mt is None)
     if odd: problems.append(f"{len(odd)} tensor(s) are no LoRA A or B weight, e.g. {odd[0]!r}")
@@ -189,46 +225,66 @@ def peft_mismatches(cfg:dict, tensors:dict, # a PEFT adapter's config and tensor
     paths = {p for p, _ in got}
     tm = cfg.get("target_modules")   # what the config says it adapts must be what its tensors adapt
     if tm:
-        hit = (lambda p: re.fullmatch(tm, p) is not None) if isinstance(tm, str) else (lambda p: any(p == t or p.endswith("." + t) for t in tm))
-        stray, unused = sorted(p for p in paths if not hit(p)), ([] if isinstance(tm, str) else [t for t in tm if not any(p == t or p.endswith("." + t) for p in paths)])
+        names = lambda p, t: p == t or p.endswith("." + t)
+        hit = ((lambda p: re.fullmatch(tm, p) is not None) if isinstance(tm, str)
+               else (lambda p: any(names(p, t) for t in tm)))
+        stray = sorted(p for p in paths if not hit(p))
+        unused = [] if isinstance(tm, str) else [t for t in tm if not any(names(p, t) for p in paths)]
         if stray or unused:
-            problems.append("its adapter_config.json and its tensors disagree: target_modules " + (f"{tm!r} " if isinstance(tm, str) else f"({len(tm)}) ")
+            problems.append("its adapter_config.json and its tensors disagree: target_modules "
+                            + (f"{tm!r} " if isinstance(tm, str) else f"({len(tm)}) ")
                             + (f"do not name {len(stray)} adapted module(s), e.g. {stray[0]!r}" if stray else "")
-                            + ("; " if stray and unused else "") + (f"name {len(unused)} module(s) with no tensors, e.g. {unused[0]!r}" if unused else ""))
+                            + ("; " if stray and unused else "") + (f"name {len(unused)} module(s) with no "
+                                                                    f"tensors, e.g. {unused[0]!r}" if unused else ""))
     half = sorted(p for p in paths if ((p, "A") in got) != ((p, "B") in got))
     if half: problems.append(f"{len(half)} module(s) have only one of lora_A and lora_B, e.g. {half[0]!r}")
     sites = module_paths(model)
     found, missing, extra = _match_targets(paths, [s for s, _ in sites])
-    if missing: problems.append(f"targets: the adapter has no update for {len(missing)} of our {len(sites)} modules, e.g. {missing[0]!r}")
-    if extra: problems.append(f"targets: the adapter also adapts {len(extra)} module(s) our LoRA leaves alone, e.g. {extra[0]!r}")
+    if missing:
+        problems.append(f"targets: the adapter has no update for {len(missing)} of our {len(sites)} "
+                        f"modules, e.g. {missing[0]!r}")
+    if extra:
+        problems.append(f"targets: the adapter also adapts {len(extra)} module(s) our LoRA leaves "
+                        f"alone, e.g. {extra[0]!r}")
     shapes = {p: (i, o) for p, i, o in lora_sites(model)}
-    want = {f"base_model.model.{p}.lora_{c}.weight": w for s, p in found.items() for c, w in (("A", (r, shapes[s][0])), ("B", (shapes[s][1], r)))}
+    want = {f"base_model.model.{p}.lora_{c}.weight": w for s, p in found.items()
+            for c, w in (("A", (r, shapes[s][0])), ("B", (shapes[s][1], r)))}
     bad = [(k, tuple(tensors[k].shape), w) for k, w in want.items() if k in tensors and tuple(tensors[k].shape) != w]
-    if bad and cfg["r"] == r: problems.append(f"shape: {len(bad)} tensor(s) differ from the spec's, e.g. {bad[0][0]} is {bad[0][1]}, the spec needs {bad[0][2]}")
+    if bad and cfg["r"] == r:
+        problems.append(f"shape: {len(bad)} tensor(s) differ from the spec's, e.g. {bad[0][0]} is {bad[0][1]}, "
+                        f"the spec needs {bad[0][2]}")
     names = backbone_names(model) if base_names is None else [str(n).rstrip("/") for n in base_names]
     base = cfg.get("base_model_name_or_path")
     if base and str(base).rstrip("/") not in names:
         problems.append(f"base model: the adapter was trained on {base!r}, this backbone is {names or 'unnamed'}")
     return problems, found
 
+# %% ../nbs/04a_peft.ipynb #7b7d0837
 def import_peft(folder:str|Path, # a PEFT LoRA adapter folder
                 model:nn.Module, # the backbone to use it on
                 spec:DeltaSpec, # the LoRA spec θ is for (its r and α must be the adapter's)
-                base_names:list[str]|None=None, # names of the backbone the adapter may record; default `backbone_names(model)`
+                # names of the backbone the adapter may record; default `backbone_names(model)`
+                base_names:list[str]|None=None,
                )->Tensor:
     "θ of `spec` (float32, shape (D,)) holding a PEFT LoRA adapter; refused, naming each mismatch, if it does not fit."
     _lora_only(spec.method); _check_model(model, spec)
     if fused_parts(model):
-        raise ValueError(f"{folder}: a PEFT LoRA on {family_of(model).name}'s fused {', '.join(sorted({p.rsplit('.', 1)[-1] for p in fused_parts(model)}))} "
-                         "adapts the whole query | key | value projection with one pair of factors, which our LoRA (separate factors on the query "
-                         "and value parts) cannot hold; import adapters of a model with separate projections (T5, BERT, Llama)")
+        raise ValueError(f"{folder}: a PEFT LoRA on {family_of(model).name}'s fused "
+                         f"{', '.join(sorted({p.rsplit('.', 1)[-1] for p in fused_parts(model)}))} "
+                         "adapts the whole query | key | value projection with one pair of factors, "
+                         "which our LoRA (separate factors on the query "
+                         "and value parts) cannot hold; "
+                         "import adapters of a model with separate projections (T5, BERT, Llama)")
     cfg, tensors = read_peft(folder)
     problems, found = peft_mismatches(cfg, tensors, model, spec, base_names)
     if problems:
-        fix = (f"; for another rank or scaling build the spec with the adapter's sizes, delta_spec(model, {spec.method!r}, r={cfg.get('r')}, "
-               f"alpha={cfg.get('lora_alpha')}) (udt import --sizes '{{\"r\": {cfg.get('r')}, \"alpha\": {cfg.get('lora_alpha')}}}')"
+        fix = ("; for another rank or scaling build the spec with the adapter's sizes, delta_spec(model, "
+               f"{spec.method!r}, r={cfg.get('r')}, "
+               f"alpha={cfg.get('lora_alpha')}) (udt import --sizes '{{\"r\": {cfg.get('r')}, \"alpha\": "
+               f"{cfg.get('lora_alpha')}}}')"
                if any(p.startswith(("rank", "scaling")) for p in problems) else "")
-        fix += ("; if it is the same model under another name, pass that name in base_names (udt import --base-model NAME)"
+        fix += ("; if it is the same model under another name, "
+                "pass that name in base_names (udt import --base-model NAME)"
                 if any(p.startswith("base model") for p in problems) else "")
         raise ValueError(f"{folder} does not fit {spec}: " + "; ".join(problems) + fix)
     params = {}
@@ -238,8 +294,10 @@ def import_peft(folder:str|Path, # a PEFT LoRA adapter folder
     return spec.flatten(params).contiguous()
 
 # %% ../nbs/04a_peft.ipynb #f06fac73
-HOW = {n: r.how for n, r in METHOD_RECORDS.items()}  # how each method's tensors act, for readers of a native file (from its record)
+# how each method's tensors act, for readers of a native file (from its record)
+HOW = {n: r.how for n, r in METHOD_RECORDS.items()}
 
+# %% ../nbs/04a_peft.ipynb #145ba976
 def export_native(model:nn.Module, # the backbone the spec belongs to
                   spec:DeltaSpec, # any method's spec on it
                   theta:Tensor, # θ of that spec
@@ -251,24 +309,31 @@ def export_native(model:nn.Module, # the backbone the spec belongs to
     "Write θ of any method as named tensors plus a JSON sidecar saying what they are and how they act."
     _check_model(model, spec); _check_out(out, overwrite)
     tensors = spec.unflatten(check_theta(spec, theta).detach().to("cpu", torch.float32))
-    meta = {"format": "udt-delta", **spec.meta(), "spec_hash": spec.hash, "base_model": base_model or next(iter(backbone_names(model)), None),
+    meta = {"format": "udt-delta", **spec.meta(), "spec_hash": spec.hash,
+            "base_model": base_model or next(iter(backbone_names(model)), None),
             "how": HOW[spec.method], **(provenance or {})}
     save_tensors(Path(out)/NATIVE, tensors, meta)
     return Path(out)
 
+# %% ../nbs/04a_peft.ipynb #15c4d942
 def load_native(folder:str|Path, # a folder written by `export_native`
                 model:nn.Module, # the backbone to use it on
                )->tuple[DeltaSpec, Tensor, dict]: # the spec rebuilt on `model`, θ, and the sidecar
     "Read a native export back: the spec rebuilt from its method, sizes and seed (its hash must match), and θ."
     path = Path(folder)/NATIVE
     meta = read_json(path.with_suffix(".json"))
-    if meta.get("format") != "udt-delta": raise ValueError(f"{path.with_suffix('.json')} is not a udt-delta sidecar; give a folder written by export_native")
+    if meta.get("format") != "udt-delta":
+        raise ValueError(f"{path.with_suffix('.json')} is not a udt-delta sidecar; "
+                         "give a folder written by export_native")
     if fingerprint(model) != meta["fingerprint"]:
-        raise ValueError(f"{path} holds {meta['method']} for {meta['fingerprint']}, but this model is {fingerprint(model)}; load it onto that backbone")
+        raise ValueError(f"{path} holds {meta['method']} for {meta['fingerprint']}, "
+                         f"but this model is {fingerprint(model)}; load it onto that backbone")
     spec = delta_spec(model, meta["method"], seed=meta["seed"], **meta["sizes"])
     if spec.hash != meta["spec_hash"]:
-        why = "the model's weights are not the ones it was fine-tuned from" if METHOD_RECORDS[spec.method].whole_model else "θ_init is drawn differently by this version"
-        raise ValueError(f"{path} was written for spec {meta['spec_hash']}, this model gives {spec.hash} with the same method, sizes and seed: {why}")
+        why = ("the model's weights are not the ones it was fine-tuned from" if METHOD_RECORDS[spec.method].whole_model
+               else "θ_init is drawn differently by this version")
+        raise ValueError(f"{path} was written for spec {meta['spec_hash']}, "
+                         f"this model gives {spec.hash} with the same method, sizes and seed: {why}")
     tensors, meta = load_tensors(path, spec_hash=spec.hash)
     return spec, spec.flatten(tensors), meta
 
@@ -278,7 +343,8 @@ def import_solution(folder:str|Path, # a PEFT LoRA adapter folder
                     spec:DeltaSpec, # the LoRA spec of the study or run it joins
                     task, # the `examples.Task` it was trained for: it is scored on its dev and test splits
                     cfg=None, # a `train.TrainConfig` (its `mode` and `eval_batch_size` are used); default TrainConfig()
-                    base_names:list[str]|None=None, # names of the backbone the adapter may record; default `backbone_names`
+                    # names of the backbone the adapter may record; default `backbone_names`
+                    base_names:list[str]|None=None,
                    ): # a `train.DeltaSolution`
     "A stage-0 solution holding a PEFT LoRA adapter, scored on the task as a trained one is."
     import time
@@ -288,7 +354,8 @@ def import_solution(folder:str|Path, # a PEFT LoRA adapter folder
     dev, _ = scored_predictions(bb, task, "dev", spec, theta.to(bb.device), cfg)
     test, preds = scored_predictions(bb, task, "test", spec, theta.to(bb.device), cfg)
     peft_cfg = read_json(Path(folder)/ADAPTER_CONFIG)
-    meta = {"stage": 0, "task": task.name, "method": spec.method, "sizes": spec.sizes, "D": spec.D, "spec_hash": spec.hash, "backbone": bb.name,
+    meta = {"stage": 0, "task": task.name, "method": spec.method, "sizes": spec.sizes, "D": spec.D,
+            "spec_hash": spec.hash, "backbone": bb.name,
             "seed": spec.seed, "metric": task.metric, "dev": dev, "test": test, "best_step": None, "history": [],
             "wall_time": time.perf_counter() - start, "imported_from": str(Path(folder).resolve()),
             "peft": {k: peft_cfg.get(k) for k in ("base_model_name_or_path", "r", "lora_alpha", "peft_version")}}
@@ -302,35 +369,47 @@ def run_vector(run, # a finished run's folder, or its `steps.FinishedRun`
     from unified_delta_tuning.steps import FinishedRun, load_run
     r = run if isinstance(run, FinishedRun) else load_run(run)
     p, bb = r.params, None
-    prov = {"run": r.id, "step": r.step, "study": r.folder.parent.name, "backbone": p["backbone"], "task": p.get("task"), "seed": p["seed"]}
+    prov = {"run": r.id, "step": r.step, "study": r.folder.parent.name, "backbone": p["backbone"],
+            "task": p.get("task"), "seed": p["seed"]}
     if r.step == "stage0":
-        if method not in (None, p["method"]): raise ValueError(f"run {r.id} trained {p['method']}, not {method}; a stage-0 run has one vector")
+        if method not in (None, p["method"]):
+            raise ValueError(f"run {r.id} trained {p['method']}, not {method}; a stage-0 run has one vector")
         bb = r.backbone(); sol = r.solution(bb)
-        return bb, sol.spec, sol.theta, {**prov, "method": sol.spec.method, "dev": r.metrics.get("dev"), "test": r.metrics.get("test")}
+        return bb, sol.spec, sol.theta, {**prov, "method": sol.spec.method, "dev": r.metrics.get("dev"),
+                                         "test": r.metrics.get("test")}
     if r.step != "stage2":
-        raise ValueError(f"run {r.id} is a {r.step} run; export a stage-0 run (its solution) or a stage-2 run (its code, decoded through a method)")
+        raise ValueError(f"run {r.id} is a {r.step} run; "
+                         "export a stage-0 run (its solution) or a stage-2 run (its code, decoded through a method)")
     from unified_delta_tuning.subspace import control_subspace
     method = method or p["source"]
-    if method not in p["methods"]: raise ValueError(f"run {r.id}'s subspace holds {p['methods']}; decode its code through one of them, not {method!r}")
+    if method not in p["methods"]:
+        raise ValueError(f"run {r.id}'s subspace holds {p['methods']}; "
+                         f"decode its code through one of them, not {method!r}")
     bb = r.backbone(); sub = r.subspace(bb)
     if p.get("control") in ("random", "permuted"): sub = control_subspace(sub, p["control"], p["seed"])
     with torch.no_grad(): theta = sub.decode(method, r.code().to(sub.init(method))).detach().cpu()
     test = r.metrics.get("test") if method == p["source"] else r.metrics.get(f"test_{method}")
-    return bb, sub.specs[method], theta, {**prov, "method": method, "source": p["source"], "train_task": p.get("train_task"),
+    return bb, sub.specs[method], theta, {**prov, "method": method, "source": p["source"],
+                                          "train_task": p.get("train_task"),
                                           "control": p.get("control"), "test": test}
 
+# %% ../nbs/04a_peft.ipynb #70853ab9
 def export_run(run, # a finished run's folder, or its `steps.FinishedRun`
                out:str|Path, # the folder to write
                format:str="peft", # "peft" (a PEFT adapter folder; LoRA only) or "native" (`export_native`; any method)
-               method:str|None=None, # stage 2: the method to decode through (default: LoRA for "peft", else the run's source)
-               overwrite:bool=False, # replace an adapter already in `out` (otherwise refused, before the backbone loads)
+               # stage 2: the method to decode through (default: LoRA for "peft", else the run's source)
+               method:str|None=None,
+               # replace an adapter already in `out` (otherwise refused, before the backbone loads)
+               overwrite:bool=False,
               )->Path:
     "Write a finished run's vector as a PEFT adapter folder or in the native format."
     from unified_delta_tuning.steps import FinishedRun, load_run
-    if format not in ("peft", "native"): raise ValueError(f"unknown format {format!r}; use 'peft' (LoRA) or 'native' (any method)")
+    if format not in ("peft", "native"):
+        raise ValueError(f"unknown format {format!r}; use 'peft' (LoRA) or 'native' (any method)")
     r = run if isinstance(run, FinishedRun) else load_run(run)
     if method is None and r.step == "stage2" and format == "peft": method = LORA
-    if format == "peft" and r.step in ("stage0", "stage2"): _lora_only(method or r.params["method"])   # before the backbone loads
+    # before the backbone loads
+    if format == "peft" and r.step in ("stage0", "stage2"): _lora_only(method or r.params["method"])
     _check_out(out, overwrite)
     bb, spec, theta, prov = run_vector(r, method)
     base = next(iter(backbone_names(bb.model, bb.name)), None)

@@ -25,7 +25,8 @@ from .train import TrainConfig
 
 # %% ../nbs/13_steps.ipynb #0b2d1df9
 def step_task(name:str, # task name as the study writes it
-              task_specs:dict|None=None, # the run's `task_specs`: {name: where the task is (`tasks.load_task` spec), None for an offline task}
+              # the run's `task_specs`: {name: where the task is (`tasks.load_task` spec), None for an offline task}
+              task_specs:dict|None=None,
               split_seed:int=42, # the study's split seed
               caps:dict|None=None, # max_train, max_dev, max_test (None: uncapped)
               data_dir:str|None=None, # runs planned before task specs (PLAN_VERSION < 3): their resolved data_dir
@@ -35,19 +36,23 @@ def step_task(name:str, # task name as the study writes it
     caps = {k: v for k, v in (caps or {}).items() if k in CAP_KEYS}
     if task_specs is not None and name in task_specs:
         spec = task_specs[name]
-        task = load_task(name, seed=split_seed, spec=spec, **caps) if spec is not None else load_task(name, seed=split_seed, **caps)
+        own = {"spec": spec} if spec is not None else {}
+        task = load_task(name, seed=split_seed, **own, **caps)
     else: task = load_task(task_source(name, data_dir), seed=split_seed, **caps)
-    if show: print(task.load_report() + (f" (capped: {', '.join(f'{k} {v}' for k, v in caps.items() if v)})" if any(caps.values()) else ""))
+    if show: print(task.load_report() + (f" (capped: {', '.join(f'{k} {v}' for k, v in caps.items() if v)})"
+                                         if any(caps.values()) else ""))
     return task
 
-def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5", a model folder (resolved) or an org/name of the Hugging Face cache
+# %% ../nbs/13_steps.ipynb #5ba0e4c9
+def step_backbone(backbone:str, # "minilm", "tiny-bert", "tiny-t5", a model folder (resolved) or a cached org/name
                   vocab:list[str]|None=None, # tiny backbones: the tasks whose texts make the vocabulary
                   task_specs:dict|None=None, # where those tasks are: the run's `task_specs`
                   split_seed:int=42, # and the split seed
                   data_dir:str|None=None, # runs planned before task specs: their resolved data_dir
                   precision:str="fp32", # the forward passes: "fp32" or "bf16" autocast (a study's `precision`)
                  ): # a `backbones.Backbone`
-    "The backbone of a study's runs (tiny ones are built the same way in every run); under torchrun this process first joins the run's group."
+    """The backbone of a study's runs (tiny ones are built the same way in every run); under torchrun this process first
+    joins the run's group."""
     from unified_delta_tuning.core import default_device
     from unified_delta_tuning.distributed import init_distributed
     init_distributed()   # a no-op outside torchrun (`05a_distributed`)
@@ -75,13 +80,16 @@ def step_sizes(model, # the backbone's model
     if isinstance(sizes, dict): return {m: dict(s) for m, s in sizes.items()}
     raise ValueError(f"unknown sizes {sizes!r}; use 'equal', 'paper' or {{method: sizes}}")
 
+# %% ../nbs/13_steps.ipynb #07d2d660
 def step_specs(model, # the backbone's model
                sizes:str|dict, # "equal", "paper" or {method: sizes}
                methods:list[str], # the run's methods
                seed:int, # the run's seed: it draws every θ_init, unless `stage0_seed` is given
-               stage0_seed:int|None=None, # the seed of a stage 0 every chain shares (`[stage0] seed`): θ_init is that stage 0's
+               # the seed of a stage 0 every chain shares (`[stage0] seed`): θ_init is that stage 0's
+               stage0_seed:int|None=None,
               )->dict: # {method: DeltaSpec}
-    "The `DeltaSpec` of each method, θ_init drawn as its stage-0 run drew it (stages 1 and 2 rebuild the stage-0 specs this way)."
+    """The `DeltaSpec` of each method, θ_init drawn as its stage-0 run drew it (stages 1 and 2 rebuild the stage-0 specs
+    this way)."""
     from unified_delta_tuning.deltas import delta_spec
     s, seed = step_sizes(model, sizes), seed if stage0_seed is None else stage0_seed
     return {m: delta_spec(model, m, seed=seed, **s.get(m, {})) for m in methods}
@@ -99,6 +107,7 @@ def load_solutions(paths:list[str], # stage-0 `solution.safetensors` files
         out.append(load_solution(p, specs[m]))
     return out
 
+# %% ../nbs/13_steps.ipynb #fca1e983
 def train_config(train:dict, # the study's settings of the step
                  seed:int, # the run's seed
                  **kw, # other fixed settings
@@ -106,13 +115,16 @@ def train_config(train:dict, # the study's settings of the step
     "A `TrainConfig` from a step's settings (no progress bars: the notebook shows the history instead)."
     return TrainConfig(**{k: v for k, v in train.items() if k in LOOP_KEYS}, seed=seed, progress=False, **kw)
 
+# %% ../nbs/13_steps.ipynb #5191ab42
 def finish_step(run_dir:str|Path, # the run's folder
                 metrics:dict, # scalar scores and facts of the run, for results.csv
                 rows:list[dict]|None=None, # rows of the long results table (`transfer.stage0_rows`/`run_rows`)
                 history:list[dict]|None=None, # the training curve: one row per evaluation (step, loss, dev, ...)
-                predictions:dict|None=None, # test answers per arm (`evidence.test_predictions`), for baselines and intervals
+                # test answers per arm (`evidence.test_predictions`), for baselines and intervals
+                predictions:dict|None=None,
                )->dict:
-    "Write the run's `metrics.json` (and `rows.json`, `history.json`) atomically; the runner marks the run done after it."
+    """Write the run's `metrics.json` (and `rows.json`, `history.json`) atomically; the runner marks the run done after
+    it."""
     run_dir = Path(run_dir)
     if rows is not None: write_json(run_dir/ROWS, rows)
     if history is not None: write_json(run_dir/HISTORY, history)
@@ -137,7 +149,8 @@ class FinishedRun:
     def backbone(self): # a `backbones.Backbone`
         "The run's backbone, built as the run built it."
         p = self.params
-        return step_backbone(p["backbone"], p.get("vocab"), p.get("task_specs"), p.get("split_seed", 42), p.get("data_dir"), p.get("precision", "fp32"))
+        return step_backbone(p["backbone"], p.get("vocab"), p.get("task_specs"), p.get("split_seed", 42),
+                             p.get("data_dir"), p.get("precision", "fp32"))
     def task(self, name:str|None=None, # a task of the study; default: the run's own task
              caps:dict|None=None, # split caps; default: the run's
             )->Task:
@@ -145,7 +158,8 @@ class FinishedRun:
         p = self.params
         name = name or p.get("task")
         if name is None: raise ValueError(f"run {self.id} ({self.step}) has several tasks, {p.get('tasks')}; name one")
-        return step_task(name, p.get("task_specs"), p.get("split_seed", 42), p.get("caps") if caps is None else caps, p.get("data_dir"))
+        return step_task(name, p.get("task_specs"), p.get("split_seed", 42),
+                         p.get("caps") if caps is None else caps, p.get("data_dir"))
     def specs(self, bb)->dict:
         "The `DeltaSpec` of each of the run's methods on `bb`'s model, with the run's seed."
         p = self.params
@@ -163,12 +177,15 @@ def solution(self:FinishedRun, bb): # the run's backbone (`FinishedRun.backbone`
     from unified_delta_tuning.train import load_solution
     return load_solution(_artefact(self, "stage0", SOLUTION), self.specs(bb)[self.params["method"]])
 
+# %% ../nbs/13_steps.ipynb #aeea3802
 @patch
 def subspace(self:FinishedRun, bb): # the run's backbone
     "The projections of a stage-1 run, or those a stage-2 or landscape run worked in."
     from unified_delta_tuning.subspace import load_subspace
-    if self.step not in ("stage1", "stage2", "landscape"): raise ValueError(f"run {self.id} is a {self.step} run; it has no subspace")
-    path = self.folder/SUBSPACE if self.step == "stage1" else self.folder/self.params["subspace_path"]   # later steps name their stage-1 file
+    if self.step not in ("stage1", "stage2", "landscape"):
+        raise ValueError(f"run {self.id} is a {self.step} run; it has no subspace")
+    # later steps name their stage-1 file
+    path = self.folder/SUBSPACE if self.step == "stage1" else self.folder/self.params["subspace_path"]
     return load_subspace(path, self.specs(bb))[0]
 
 @patch
@@ -177,6 +194,7 @@ def code(self:FinishedRun)->Tensor:
     from unified_delta_tuning.core import load_tensors
     return load_tensors(_artefact(self, "stage2", CODE))[0]["code"]
 
+# %% ../nbs/13_steps.ipynb #f8a30e83
 def load_run(folder:str|Path, # a run's folder, `<runs>/<study>/<run id>`
             )->FinishedRun:
     "Read a finished run back; refuse a run that is not done, saying how to finish it."

@@ -26,7 +26,8 @@ class Study:
     "A validated study file."
     name: str # the study's name: its runs go to `<runs>/<name>/`
     path: Path|None # the study file (relative paths in it are relative to its folder)
-    backbone: str # "minilm", "tiny-bert", "tiny-t5", a model folder or an org/name of the Hugging Face cache, as written
+    # "minilm", "tiny-bert", "tiny-t5", a model folder or an org/name of the Hugging Face cache, as written
+    backbone: str
     methods: list[str] # delta methods, in `deltas.METHODS` order
     seeds: list[int] # one full chain of runs per seed
     sizes: str|dict # "equal", "paper" or {method: sizes}
@@ -37,11 +38,16 @@ class Study:
     description: str = "" # free text
     notebooks: str|None = None # folder of the step notebooks, if not the package's own (`plan.experiments_dir`)
     landscape: dict|None = None # [landscape]: setting, train_task, tasks, grid and thresholds
-    four_methods: dict|None = None # [four_methods]: {"pairs": {source: [targets]}}, single-task subspaces that hold fine-tuning too
-    controls: dict = field(default_factory=dict) # [controls]: {"random": bool, "permuted": bool, "unrelated": bool, "pca": bool, "mean": bool, "unrelated_to": {...}}
+    # [four_methods]: {"pairs": {source: [targets]}}, single-task subspaces that hold fine-tuning too
+    four_methods: dict|None = None
+    # [controls]: {"random": bool, "permuted": bool, "unrelated": bool, "pca": bool, "mean": bool, "unrelated_to":
+    # {...}}
+    controls: dict = field(default_factory=dict)
     precision: str = "fp32" # the backbone's forward passes: "fp32" or "bf16" autocast (`backbones.Backbone.precision`)
-    claims: ClaimRules = field(default_factory=ClaimRules) # [claims]: the margins the report's verdicts are decided by, declared before the runs
-    cluster: dict = field(default_factory=dict) # [cluster]: the SLURM/PBS jobs of `udt study run --cluster slurm|pbs` (`12a_cluster`)
+    # [claims]: the margins the report's verdicts are decided by, declared before the runs
+    claims: ClaimRules = field(default_factory=ClaimRules)
+    # [cluster]: the SLURM/PBS jobs of `udt study run --cluster slurm|pbs` (`12a_cluster`)
+    cluster: dict = field(default_factory=dict)
     text: str = field(default="", repr=False) # the file's text, to point errors at lines
 
 # %% ../nbs/10_study.ipynb #abd853ba
@@ -58,6 +64,7 @@ def resolve(self:Study, p:str|None, # a path as the study file writes it
     q = Path(os.path.expandvars(os.path.expanduser(p)))
     return q if q.is_absolute() else (self.base/q).resolve()
 
+# %% ../nbs/10_study.ipynb #22e4a7b9
 @patch
 def setting(self:Study, name:str, # "single" or "multi"
            )->dict|None:
@@ -76,6 +83,7 @@ def stage_config(self:Study, step:str, # "stage0", "stage1" or "stage2"
     "The settings of `step` (no caps), with a setting's overrides."
     return {k: v for k, v in self._merged(step, setting).items() if k not in CAP_KEYS}
 
+# %% ../nbs/10_study.ipynb #a5530204
 @patch
 def caps(self:Study, step:str, # "stage0", "stage1" or "stage2"
          setting:str|None=None, # "single" or "multi": with that setting's overrides
@@ -94,30 +102,37 @@ def task_names(self:Study)->list[str]:
         for s, ts in self.four_methods["pairs"].items(): names += [s, *ts]
     return list(dict.fromkeys(names))
 
+# %% ../nbs/10_study.ipynb #489f842a
 @patch(as_prop=True)
 def delta_methods(self:Study)->list[str]:
-    "The study's delta methods (adapter, LoRA, prefix, (IA)³; not fine-tuning): the methods of the single- and multi-task subspaces, and of Tables 1-4."
+    """The study's delta methods (adapter, LoRA, prefix, (IA)³; not fine-tuning): the methods of the single- and
+    multi-task subspaces, and of Tables 1-4."""
     return [m for m in self.methods if m in DELTA_METHODS]
 
 # %% ../nbs/10_study.ipynb #7363ee29
 def parse_study(text:str, # the TOML text of a study
                 path:str|Path|None=None, # the file it came from (for messages and relative paths)
-                overrides:list[str]|tuple=(), # `KEY=VALUE` settings over the file's, e.g. "stage2.steps=80" (`apply_overrides`)
+                # `KEY=VALUE` settings over the file's, e.g. "stage2.steps=80" (`apply_overrides`)
+                overrides:list[str]|tuple=(),
                )->Study:
     "Read and validate a study; raise `StudyError` naming the line, the key and the fix."
     where = str(path) if path else "<study>"
     try: d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e: raise StudyError(f"{where}: not valid TOML: {e}; fix the syntax on that line") from None
+    except tomllib.TOMLDecodeError as e:
+        raise StudyError(f"{where}: not valid TOML: {e}; fix the syntax on that line") from None
     if overrides: d, text = apply_overrides(d, overrides, text, path)
     study = Study(path=Path(path).resolve() if path else None, text=text, **check_study(d, path, text))
     for tm in study.stages["stage0"].get("imported", {}):
         if tm.split("/")[0] not in study.task_names:
-            raise _fail(path, text, f"stage0.imported.{tm}", f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
+            raise _fail(path, text, f"stage0.imported.{tm}",
+                        f"the study has no task {tm.split('/')[0]!r}; its tasks are {study.task_names}")
     return study
 
+# %% ../nbs/10_study.ipynb #817e3aa6
 def study_files(folder:str|Path, # a folder that may hold studies
                )->list[Path]:
-    "The study files in `folder`: the TOML files with a [single_task] or [multi_task] table, as every study has (not pyproject.toml)."
+    """The study files in `folder`: the TOML files with a [single_task] or [multi_task] table, as every study has (not
+    pyproject.toml)."""
     found = []
     for p in sorted(Path(folder).glob("*.toml")) if Path(folder).is_dir() else []:
         try: d = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -125,6 +140,7 @@ def study_files(folder:str|Path, # a folder that may hold studies
         if "single_task" in d or "multi_task" in d: found.append(p)
     return found
 
+# %% ../nbs/10_study.ipynb #e5f976d0
 def load_study(path:str|Path, # a study file (`.toml`)
                overrides:list[str]|tuple=(), # `KEY=VALUE` settings over the file's (`apply_overrides`)
               )->Study:
@@ -132,7 +148,8 @@ def load_study(path:str|Path, # a study file (`.toml`)
     path = Path(path)
     if not path.is_file():
         known = study_files(path.parent)
-        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(p.name for p in known)}" if known else "; give the path of a .toml study file"))
+        raise FileNotFoundError(f"no study file {path}" + (f"; studies there: {', '.join(p.name for p in known)}"
+                                                           if known else "; give the path of a .toml study file"))
     return parse_study(path.read_text(encoding="utf-8"), path, overrides)
 
 # %% ../nbs/10_study.ipynb #1f2534b8
@@ -144,18 +161,22 @@ def _key_path(d:dict)->list[str]:
     while isinstance(d, dict): k = next(iter(d)); keys.append(k); d = d[k]
     return keys
 
+# %% ../nbs/10_study.ipynb #e5078711
 def parse_override(s:str, # "KEY=VALUE", e.g. "stage2.steps=80" or "seeds=[42,43]"
                   )->tuple[list[str], object]: # (the key's path, e.g. ["stage2", "steps"]; the value, TOML-typed)
     "Read one `--set KEY=VALUE`: a dotted TOML key and a TOML value (a bare word is a string)."
     key, eq, value = s.partition("=")
     key, value = key.strip(), value.strip()
-    if not eq or not key or not value: raise StudyError(f"--set {s}: give KEY=VALUE, e.g. --set stage2.steps=80 or --set seeds=[42,43]")
+    if not eq or not key or not value:
+        raise StudyError(f"--set {s}: give KEY=VALUE, e.g. --set stage2.steps=80 or --set seeds=[42,43]")
     try: keys = _key_path(tomllib.loads(f"{key} = 0"))
-    except tomllib.TOMLDecodeError: raise StudyError(f"--set {s}: {key!r} is not a TOML key; write a dotted key such as stage2.steps") from None
+    except tomllib.TOMLDecodeError:
+        raise StudyError(f"--set {s}: {key!r} is not a TOML key; write a dotted key such as stage2.steps") from None
     try: return keys, tomllib.loads(f"x = {value}")["x"]
     except tomllib.TOMLDecodeError as e:
         if _BARE_WORD.fullmatch(value): return keys, value
-        raise StudyError(f"--set {s}: {value!r} is not a TOML value ({e}); quote strings with spaces (name=\"my study\"), "
+        raise StudyError(f"--set {s}: {value!r} is not a TOML value ({e}); "
+                         "quote strings with spaces (name=\"my study\"), "
                          "write lists as [42,43] and tables as {steps=80}") from None
 
 # %% ../nbs/10_study.ipynb #5158361a
@@ -176,20 +197,24 @@ def _toml_value(v)->str:
     if isinstance(v, dict): return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a study value")
 
+# %% ../nbs/10_study.ipynb #02c71d81
 def dump_toml(d:dict, # a parsed TOML document (`tomllib.loads`)
               table:str="", # the header of `d` (the dotted path of a sub-table; "": the top)
              )->str:
     "A parsed TOML document as TOML text: each table's plain keys under its [header], then its sub-tables."
     plain = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
     out = ([f"[{table}]"] if table else []) + plain
-    subs = [dump_toml(v, f"{table}.{_toml_key(k)}" if table else _toml_key(k)) for k, v in d.items() if isinstance(v, dict)]
+    subs = [dump_toml(v, f"{table}.{_toml_key(k)}" if table else _toml_key(k))
+            for k, v in d.items() if isinstance(v, dict)]
     return "\n".join(out + [("\n" if out else "") + s for s in subs]) + ("\n" if not table else "")
 
+# %% ../nbs/10_study.ipynb #39df760f
 def apply_overrides(d:dict, # the parsed study file
                     overrides:list[str]|tuple, # `KEY=VALUE` strings (`parse_override`)
                     text:str, # the file's text
                     path=None, # the file (for messages)
-                   )->tuple[dict, str]: # (the resolved study; its text, as TOML, with the file's text and the overrides)
+                   # (the resolved study; its text, as TOML, with the file's text and the overrides)
+                   )->tuple[dict, str]:
     "Set each override into a parsed study; the text that names an override in an error about its key."
     d, named = copy.deepcopy(d), {}
     for s in overrides:
@@ -198,7 +223,8 @@ def apply_overrides(d:dict, # the parsed study file
         for i, k in enumerate(keys[:-1]):
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
-                raise StudyError(f"{path or '<study>'} with --set {s}: {'.'.join(keys[:i + 1])} is {node!r}, not a table, so it has no key {keys[i + 1]!r}")
+                raise StudyError(f"{path or '<study>'} with --set {s}: {'.'.join(keys[:i + 1])} is {node!r}, "
+                                 f"not a table, so it has no key {keys[i + 1]!r}")
         node[keys[-1]] = value; named[".".join(keys)] = s
     head = f"# {path or 'a study'} with " + " ".join(f"--set {shlex.quote(s)}" for s in overrides) + "\n"
     resolved = _ResolvedText(head + dump_toml(d))

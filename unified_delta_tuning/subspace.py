@@ -35,6 +35,7 @@ def _normal_(module:nn.Module, std:float, generator:torch.Generator, skip:set=fr
         for p in module.parameters():
             if id(p) not in skip: p.copy_(torch.randn(p.shape, generator=generator) * std)
 
+# %% ../nbs/06_subspace.ipynb #986548bc
 class Subspace(nn.Module):
     "Per-method down-projections (delta → y-dim code) and up-projections (code → θ = θ_init + up(code))."
     def __init__(self, specs:Sequence[DeltaSpec]|dict, # the methods' specs, in the order that interpolation weights use
@@ -42,29 +43,37 @@ class Subspace(nn.Module):
                  up:str="linear", # "linear" (the authors' code) or "mlp" (the paper's text)
                  init_std:float=0.02, # every weight and bias starts from N(0, init_std)
                  seed:int=42, # seeds the initial weights (and the fixed random parts of Fastfood maps)
-                 fastfood_above:int|None=None, # also use Fastfood maps for any spec with D above this (finetune always uses them)
+                 # also use Fastfood maps for any spec with D above this (finetune always uses them)
+                 fastfood_above:int|None=None,
                 ):
         super().__init__()
         specs = list(specs.values()) if isinstance(specs, dict) else list(specs)
         if not specs: raise ValueError("a Subspace needs the DeltaSpec of at least one method")
         methods = [s.method for s in specs]
-        if len(set(methods)) != len(methods): raise ValueError(f"each method may appear once, got {methods}; one Subspace holds one spec per method")
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"each method may appear once, got {methods}; one Subspace holds one spec per method")
         if up not in UP_KINDS: raise ValueError(f"unknown up-projection {up!r}; use one of {UP_KINDS}")
         if y < 1: raise ValueError(f"the subspace dimension y must be positive, got {y}")
         self.methods, self.specs, self.y, self.up_kind = tuple(methods), {s.method: s for s in specs}, y, up
         self.seed, self.fastfood_above = seed, fastfood_above
-        self.fastfood = tuple(s.method for s in specs if METHOD_RECORDS[s.method].fastfood or (fastfood_above is not None and s.D > fastfood_above))
+        self.fastfood = tuple(s.method for s in specs if METHOD_RECORDS[s.method].fastfood
+                              or (fastfood_above is not None and s.D > fastfood_above))
         def down(s):
-            first = FastfoodDown(s.D, y, init_std, fastfood_seed(seed, s.method, "down")) if s.method in self.fastfood else nn.Linear(s.D, y)
+            ff = s.method in self.fastfood
+            first = FastfoodDown(s.D, y, init_std, fastfood_seed(seed, s.method, "down")) if ff else nn.Linear(s.D, y)
             return nn.Sequential(first, nn.Tanh(), nn.Linear(y, y))
         def up_(s):
-            # a structured D×y map with O(D) memory; columns of unit norm (std 1/√D): N(0, 0.02²) entries would move every weight by 0.02·|I|
-            last = Fastfood(y, s.D, 1 / math.sqrt(s.D), fastfood_seed(seed, s.method, "up")) if s.method in self.fastfood else nn.Linear(y, s.D, bias=up == "mlp")
+            # a structured D×y map with O(D) memory; columns of unit norm (std 1/√D): N(0, 0.02²) entries would move
+            # every weight by 0.02·|I|
+            ff = s.method in self.fastfood
+            last = (Fastfood(y, s.D, 1 / math.sqrt(s.D), fastfood_seed(seed, s.method, "up")) if ff
+                    else nn.Linear(y, s.D, bias=up == "mlp"))
             return last if up == "linear" else nn.Sequential(nn.Linear(y, y), nn.Tanh(), last)
         self.down = nn.ModuleDict({s.method: down(s) for s in specs})
         self.up = nn.ModuleDict({s.method: up_(s) for s in specs})
         for s in specs: self.register_buffer(f"init_{s.method}", s.init.detach().clone().float(), persistent=False)
-        drawn = {id(p) for m in self.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}   # drawn from their own seeds
+        # drawn from their own seeds
+        drawn = {id(p) for m in self.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}
         _normal_(self, init_std, torch.Generator().manual_seed(seed), skip=drawn)
 
 # %% ../nbs/06_subspace.ipynb #4d4ce655
@@ -84,21 +93,26 @@ def init(self:Subspace, method:str, # one of `self.methods`
     "θ_init of `method`."
     return getattr(self, f"init_{self._method(method)}")
 
+# %% ../nbs/06_subspace.ipynb #cbe1cf8e
 @patch
 def encode(self:Subspace, method:str, # the method the delta belongs to
            delta:torch.Tensor, # Δθ = θ − θ_init, shape (D,) or (n, D)
           )->torch.Tensor: # the code, shape (y,) or (n, y)
     "The down-projection of a delta: I = W₂ tanh(W₁ Δθ + b₁) + b₂."
     D = self.specs[self._method(method)].D
-    if delta.shape[-1] != D: raise ValueError(f"a {method} delta has length {D:,} here, got shape {tuple(delta.shape)}; pass θ − θ_init of this spec")
+    if delta.shape[-1] != D:
+        raise ValueError(f"a {method} delta has length {D:,} here, got shape {tuple(delta.shape)}; "
+                         "pass θ − θ_init of this spec")
     return self.down[method](delta.to(self.init(method)))
 
+# %% ../nbs/06_subspace.ipynb #ce346f68
 @patch
 def up_project(self:Subspace, method:str, # one of `self.methods`
                code:torch.Tensor, # a code, shape (y,) or (n, y)
               )->torch.Tensor: # up(I), shape (D,) or (n, D)
     "The up-projection of a code, without θ_init."
-    if code.shape[-1] != self.y: raise ValueError(f"a code of this subspace has y={self.y} numbers, got shape {tuple(code.shape)}")
+    if code.shape[-1] != self.y:
+        raise ValueError(f"a code of this subspace has y={self.y} numbers, got shape {tuple(code.shape)}")
     return self.up[self._method(method)](code)
 
 @patch
@@ -110,7 +124,8 @@ def decode(self:Subspace, method:str, # the method whose θ is wanted
 
 # %% ../nbs/06_subspace.ipynb #0e244ccb
 def interpolation_weights(k:int, # number of methods (≥ 2)
-                          weighting:str="authors", # "authors" (α~U(0,1), β~U(0,1−α), …) or "dirichlet" (uniform on the simplex)
+                          # "authors" (α~U(0,1), β~U(0,1−α), …) or "dirichlet" (uniform on the simplex)
+                          weighting:str="authors",
                           generator:torch.Generator|None=None, # the random stream
                          )->torch.Tensor: # k non-negative weights summing to 1
     "Random interpolation weights over k methods."
@@ -125,6 +140,7 @@ def interpolation_weights(k:int, # number of methods (≥ 2)
         w.append(rest * u[i].item()); rest -= w[-1]
     return torch.tensor(w + [rest])
 
+# %% ../nbs/06_subspace.ipynb #5592b890
 def eval_points(k:int, # number of methods
                 n:int=3, # number of points, the centroid included
                 weighting:str="authors", # how the non-centroid points are drawn
@@ -141,14 +157,18 @@ def subspace_loss(bb:Backbone, sub:Subspace, task, batch:dict, # backbone, proje
                   weights:torch.Tensor, # interpolation weights, in `sub.methods` order
                   ra:float, # weight of the reconstruction term
                   recon:str="code", # "code" (authors: own code, ‖·‖₂) or "paper" (interpolated code, ‖·‖²)
-                  micro_batches:int=1, # the batch in this many length-grouped micro-batches (`TrainConfig.micro_batches`)
+                  # the batch in this many length-grouped micro-batches (`TrainConfig.micro_batches`)
+                  micro_batches:int=1,
                  )->tuple[torch.Tensor, dict]: # the loss, and its parts as floats
     "The stage-1 loss of one batch: ra · reconstruction + the task loss of every method at one interpolated code."
     if recon not in RECONS: raise ValueError(f"unknown reconstruction {recon!r}; use one of {RECONS}")
     codes = {m: sub.encode(m, deltas[m]) for m in sub.methods}
     mixed = sum(w * codes[m] for w, m in zip(weights.tolist(), sub.methods))
-    if recon == "code": dist = sum(torch.linalg.vector_norm(deltas[m].to(codes[m]) - sub.up_project(m, codes[m])) for m in sub.methods)
-    else: dist = sum(torch.linalg.vector_norm(deltas[m].to(codes[m]) - sub.up_project(m, mixed)) ** 2 for m in sub.methods)
+    if recon == "code":
+        dist = sum(torch.linalg.vector_norm(deltas[m].to(codes[m]) - sub.up_project(m, codes[m])) for m in sub.methods)
+    else:
+        dist = sum(torch.linalg.vector_norm(deltas[m].to(codes[m]) - sub.up_project(m, mixed)) ** 2
+                   for m in sub.methods)
     ce = {}
     for m in sub.methods:
         with use_delta(bb.model, sub.specs[m], sub.decode(m, mixed)): ce[m] = task_loss(bb, task, batch, micro_batches)
@@ -156,7 +176,8 @@ def subspace_loss(bb:Backbone, sub:Subspace, task, batch:dict, # backbone, proje
     return loss, {"recon": dist.item(), **{f"ce_{m}": v.item() for m, v in ce.items()}}
 
 # %% ../nbs/06_subspace.ipynb #c2789200
-_all_ = ["UP_KINDS", "WEIGHTINGS", "RECONS", "SubspaceConfig"] # defined in `settings`, without torch, so that reading a study file needs none
+# defined in `settings`, without torch, so that reading a study file needs none
+_all_ = ["UP_KINDS", "WEIGHTINGS", "RECONS", "SubspaceConfig"]
 
 def single_task_config(**kw, # `SubspaceConfig` fields to override
                       )->SubspaceConfig:
@@ -172,21 +193,28 @@ def multi_task_config(**kw, # `SubspaceConfig` fields to override
 def solution_pool(solutions:Sequence[DeltaSolution], # stage-0 solutions (`meta["task"]` names their task)
                   tasks:Sequence, # the training tasks
                   methods:Sequence[str]|None=None, # methods to use, in order; None: those present, in ALL_METHODS order
-                 )->tuple[dict[str, DeltaSpec], dict[str, dict[str, list[torch.Tensor]]]]: # specs, and pool[task][method] = deltas
+                 # specs, and pool[task][method] = deltas
+                 )->tuple[dict[str, DeltaSpec], dict[str, dict[str, list[torch.Tensor]]]]:
     "Group solutions by task and method and check that they make a complete, consistent set."
     present = {s.spec.method for s in solutions}
-    methods = tuple(methods) if methods else tuple([m for m in ALL_METHODS if m in present] + sorted(present - set(ALL_METHODS)))
-    if len(methods) < 2: raise ValueError(f"stage 1 needs solutions of at least 2 methods, got {list(methods)}; train the others in stage 0 first")
+    known = [m for m in ALL_METHODS if m in present]
+    methods = tuple(methods) if methods else tuple(known + sorted(present - set(ALL_METHODS)))
+    if len(methods) < 2:
+        raise ValueError(f"stage 1 needs solutions of at least 2 methods, got {list(methods)}; "
+                         "train the others in stage 0 first")
     specs, pool = {}, {t.name: {m: [] for m in methods} for t in tasks}
     for s in solutions:
         m, t = s.spec.method, s.meta.get("task")
         if m not in methods: continue
         if m in specs and specs[m].hash != s.spec.hash:
-            raise ValueError(f"two {m} solutions have different specs ({specs[m].hash} and {s.spec.hash}): one subspace needs one spec per method; train them with the same sizes and backbone")
+            raise ValueError(f"two {m} solutions have different specs ({specs[m].hash} and {s.spec.hash}): "
+                             "one subspace needs one spec per method; train them with the same sizes and backbone")
         specs[m] = s.spec
         if t in pool: pool[t][m].append(check_theta(s.spec, s.theta).detach() - s.spec.init)
     missing = [(t, m) for t in pool for m in methods if not pool[t][m]]
-    if missing: raise ValueError(f"no stage-0 solution for (task, method) {missing[:5]}; every training task needs a solution of every method")
+    if missing:
+        raise ValueError(f"no stage-0 solution for (task, method) {missing[:5]}; "
+                         "every training task needs a solution of every method")
     return {m: specs[m] for m in methods}, pool
 
 # %% ../nbs/06_subspace.ipynb #caaf8c7d
@@ -198,8 +226,9 @@ def task_codes(sub:Subspace, # the projections
     "The code of each method's first solution of a task."
     return {m: sub.encode(m, pool[task_name][m][0]) for m in sub.methods}
 
+# %% ../nbs/06_subspace.ipynb #5d932d34
 @torch.no_grad()
-def score_points(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, # backbone, projections, tasks and their solutions
+def score_points(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, # backbone, projections, tasks, their solutions
                  points:torch.Tensor, # interpolation weights, shape (n, len(sub.methods))
                  split:str="dev", # the split to score
                  cfg:TrainConfig=TrainConfig(), # `mode` and `eval_batch_size` are used
@@ -212,13 +241,14 @@ def score_points(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, # backbon
             code = sum(wi * codes[m] for wi, m in zip(w.tolist(), sub.methods))
             for m in sub.methods:
                 with use_delta(bb.model, sub.specs[m], sub.decode(m, code)):
-                    rows.append({"task": t.name, "point": p, "weights": tuple(round(x, 4) for x in w.tolist()), "method": m,
+                    rows.append({"task": t.name, "point": p, "weights": tuple(round(x, 4) for x in w.tolist()),
+                                 "method": m,
                                  "score": evaluate(bb, t, split, cfg.mode, cfg.eval_batch_size)})
     return rows
 
 # %% ../nbs/06_subspace.ipynb #2a501125
 @torch.no_grad()
-def reconstruction_scores(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, # backbone, projections, tasks and their solutions
+def reconstruction_scores(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, # backbone, projections, tasks, pool
                           split:str="test", # the split to score
                           cfg:TrainConfig=TrainConfig(), # `mode` and `eval_batch_size` are used
                          )->list[dict]: # one row per (task, method): task, method, score
@@ -227,15 +257,18 @@ def reconstruction_scores(bb:Backbone, sub:Subspace, tasks:Sequence, pool:dict, 
     for t in tasks:
         for m, code in task_codes(sub, pool, t.name).items():
             with use_delta(bb.model, sub.specs[m], sub.decode(m, code)):
-                rows.append({"task": t.name, "method": m, "score": evaluate(bb, t, split, cfg.mode, cfg.eval_batch_size)})
+                rows.append({"task": t.name, "method": m,
+                             "score": evaluate(bb, t, split, cfg.mode, cfg.eval_batch_size)})
     return rows
 
+# %% ../nbs/06_subspace.ipynb #455aac07
 @torch.no_grad()
 def reconstruction_error(sub:Subspace, # the projections
                          pool:dict, # pool[task][method] = deltas, from `solution_pool`
                         )->list[dict]: # one row per solution: task, method, solution, error
     "Relative error ‖Δθ − up(down(Δθ))‖ / ‖Δθ‖ of every solution in the pool."
-    return [{"task": t, "method": m, "solution": i, "error": ((d - sub.up_project(m, sub.encode(m, d))).norm() / d.norm()).item()}
+    return [{"task": t, "method": m, "solution": i,
+             "error": ((d - sub.up_project(m, sub.encode(m, d))).norm() / d.norm()).item()}
             for t in pool for m in sub.methods for i, d in enumerate(pool[t][m])]
 
 # %% ../nbs/06_subspace.ipynb #b565bff6
@@ -257,8 +290,10 @@ def _mean(rows, key="score", **where)->float:
     return sum(xs) / len(xs)
 
 # %% ../nbs/06_subspace.ipynb #67323781
-def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dict, g:torch.Generator, n_groups:int, scfg:SubspaceConfig, micro_batches:int, where:str)->dict:
-    "Back-propagate one step's groups (each: a task, one solution per method, an interpolation); return the mean loss parts."
+def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dict, g:torch.Generator, n_groups:int,
+                   scfg:SubspaceConfig, micro_batches:int, where:str)->dict:
+    """Back-propagate one step's groups (each: a task, one solution per method, an interpolation); return the mean loss
+    parts."""
     parts = {}
     for _ in range(n_groups):
         t = tasks[int(torch.randint(len(tasks), (1,), generator=g))]
@@ -274,28 +309,35 @@ def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dic
 def train_subspace(bb:Backbone, # the frozen backbone
                    tasks, # the training task (single-task setting) or a list of them (multi-task)
                    solutions:Sequence[DeltaSolution], # stage-0 solutions of those tasks, ≥ 2 methods
-                   cfg:TrainConfig=TrainConfig(lr=1e-2, batch_size=8), # loop settings (lr, batch, steps, evaluation, optimiser, seed)
-                   scfg:SubspaceConfig=SubspaceConfig(), # stage-1 settings (y, ra, up, recon, weighting, groups, points)
+                   # loop settings (lr, batch, steps, evaluation, optimiser, seed)
+                   cfg:TrainConfig=TrainConfig(lr=1e-2, batch_size=8),
+                   # stage-1 settings (y, ra, up, recon, weighting, groups, points)
+                   scfg:SubspaceConfig=SubspaceConfig(),
                    desc:str="", # progress-bar label
                   )->SubspaceResult:
     "Stage 1: learn the projections from solutions of several methods; keep the best by mean dev score at fixed points."
     tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks]
     specs, pool = solution_pool(solutions, tasks, scfg.methods)
     group = scfg.group_size or cfg.batch_size
-    if group > cfg.batch_size or cfg.batch_size % group: raise ValueError(f"group_size {group} must divide batch_size {cfg.batch_size}")
+    if group > cfg.batch_size or cfg.batch_size % group:
+        raise ValueError(f"group_size {group} must divide batch_size {cfg.batch_size}")
     n_groups = cfg.batch_size // group
     set_seed(cfg.seed); start = time.perf_counter()
-    sub = Subspace(specs, scfg.y, scfg.up, scfg.init_std, seed=cfg.seed, fastfood_above=scfg.fastfood_above).to(bb.device)
+    sub = Subspace(specs, scfg.y, scfg.up, scfg.init_std, seed=cfg.seed,
+                   fastfood_above=scfg.fastfood_above).to(bb.device)
     opt = make_optimizer(list(sub.parameters()), cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     streams = {t.name: train_batches(bb, t, group, seed=cfg.seed + 1000 * i) for i, t in enumerate(tasks)}
     points = eval_points(len(sub.methods), scfg.n_points, scfg.weighting, cfg.seed)
     best, history, run = None, [], []
-    bar = tqdm(range(1, cfg.steps + 1), desc=desc or f"stage 1 on {'+'.join(t.name for t in tasks[:3])}", disable=not cfg.progress, mininterval=2)
-    progress = Progress(desc or f"stage 1 on {'+'.join(t.name for t in tasks[:3])}", cfg.steps)   # read by a study's runner (`core.Progress`)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc or f"stage 1 on {'+'.join(t.name for t in tasks[:3])}",
+               disable=not cfg.progress, mininterval=2)
+    # read by a study's runner (`core.Progress`)
+    progress = Progress(desc or f"stage 1 on {'+'.join(t.name for t in tasks[:3])}", cfg.steps)
     for step in bar:
         opt.zero_grad(set_to_none=True)
-        run.append(_subspace_step(bb, sub, tasks, pool, streams, g, n_groups, scfg, cfg.micro_batches, f"at step {step}; lower the learning rate (now {cfg.lr}) or ra (now {scfg.ra})"))
+        run.append(_subspace_step(bb, sub, tasks, pool, streams, g, n_groups, scfg, cfg.micro_batches,
+                                  f"at step {step}; lower the learning rate (now {cfg.lr}) or ra (now {scfg.ra})"))
         average_gradients(sub.parameters()); opt.step()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             rows = score_points(bb, sub, tasks, pool, points, "dev", cfg)
@@ -303,13 +345,16 @@ def train_subspace(bb:Backbone, # the frozen backbone
                    **{f"dev_{m}": _mean(rows, method=m) for m in sub.methods}}; run = []
             history.append(row); bar.set_postfix(loss=f"{row['loss']:.3f}", dev=f"{row['dev']:.3f}")
             if best is None or row["dev"] > best[1]: best = (step, row["dev"], copy.deepcopy(sub.state_dict()))
-        progress.update(step, loss=run[-1]["loss"] if run else history[-1]["loss"], dev=history[-1]["dev"] if history and history[-1]["step"] == step else None)
+        progress.update(step, loss=run[-1]["loss"] if run else history[-1]["loss"],
+                        dev=history[-1]["dev"] if history and history[-1]["step"] == step else None)
     sub.load_state_dict(best[2])
     scores = score_points(bb, sub, tasks, pool, points, "test", cfg)
     meta = {"stage": 1, "tasks": [t.name for t in tasks], "methods": list(sub.methods), "spec_hashes": sub.hashes,
-            "D": {m: s.D for m, s in specs.items()}, "subspace_config": asdict(scfg), "config": asdict(cfg), "backbone": bb.name,
+            "D": {m: s.D for m, s in specs.items()}, "subspace_config": asdict(scfg), "config": asdict(cfg),
+            "backbone": bb.name,
             "solutions": {t: {m: len(v) for m, v in pool[t].items()} for t in pool}}
-    return SubspaceResult(sub, best[0], best[1], _mean(scores), scores, history, points.tolist(), time.perf_counter() - start, meta)
+    return SubspaceResult(sub, best[0], best[1], _mean(scores), scores, history, points.tolist(),
+                          time.perf_counter() - start, meta)
 
 # %% ../nbs/06_subspace.ipynb #06d1310f
 def _fastfood_std(sub:Subspace)->dict:
@@ -322,49 +367,66 @@ def save_subspace(sub:Subspace, # the projections
                   meta:dict|None=None, # more sidecar entries (e.g. the run's scores)
                  )->Path:
     "Save the projections as safetensors, with the spec hashes and settings in the sidecar."
-    info = {"stage": 1, "methods": list(sub.methods), "spec_hashes": sub.hashes, "y": sub.y, "up": sub.up_kind, **(meta or {})}
+    info = {"stage": 1, "methods": list(sub.methods), "spec_hashes": sub.hashes, "y": sub.y,
+            "up": sub.up_kind, **(meta or {})}
     if sub.fastfood:   # their fixed parts are redrawn from the seed; the scales say which design the file was made with
-        info.update(seed=sub.seed, fastfood_above=sub.fastfood_above, fastfood=list(sub.fastfood), fastfood_std=_fastfood_std(sub))
+        info.update(seed=sub.seed, fastfood_above=sub.fastfood_above, fastfood=list(sub.fastfood),
+                    fastfood_std=_fastfood_std(sub))
     return save_tensors(path, sub.state_dict(), info)
 
+# %% ../nbs/06_subspace.ipynb #3c759e19
 def load_subspace(path:str|Path, # a file written by `save_subspace`
                   specs:Sequence[DeltaSpec]|dict, # the specs of (at least) the methods it holds
                  )->tuple[Subspace, dict]: # the projections, and the sidecar
     "Load projections saved by `save_subspace`, refusing specs they were not learnt for."
     tensors, meta = load_tensors(path)
-    if not {"methods", "spec_hashes", "y", "up"} <= set(meta): raise ValueError(f"{path} is not a file of stage-1 projections (its sidecar has no methods, spec hashes, y, up); give one written by `save_subspace`")
+    if not {"methods", "spec_hashes", "y", "up"} <= set(meta):
+        raise ValueError(f"{path} is not a file of stage-1 projections (its sidecar has no methods, spec hashes, y, "
+                         "up); give one written by `save_subspace`")
     specs = {s.method: s for s in (specs.values() if isinstance(specs, dict) else specs)}
     missing = [m for m in meta["methods"] if m not in specs]
     if missing: raise KeyError(f"{path} holds projections of {meta['methods']}; give the DeltaSpec of {missing} too")
     bad = {m: (h, specs[m].hash) for m, h in meta["spec_hashes"].items() if specs[m].hash != h}
-    if bad: raise ValueError(f"{path} was learnt for other specs: " + "; ".join(f"{m}: saved {h}, given {g}" for m, (h, g) in bad.items())
-                             + ". Load it with the specs (backbone, sizes, seed) of the stage-0 solutions it was learnt from")
-    sub = Subspace([specs[m] for m in meta["methods"]], meta["y"], meta["up"], seed=meta.get("seed", 42), fastfood_above=meta.get("fastfood_above"))
+    if bad: raise ValueError(f"{path} was learnt for other specs: " + "; ".join(f"{m}: saved {h}, given {g}"
+                                                                                for m, (h, g) in bad.items())
+                             + ". Load it with the specs (backbone, sizes, "
+                               "seed) of the stage-0 solutions it was learnt from")
+    sub = Subspace([specs[m] for m in meta["methods"]], meta["y"], meta["up"], seed=meta.get("seed", 42),
+                   fastfood_above=meta.get("fastfood_above"))
     if list(sub.fastfood) != meta.get("fastfood", []) or _fastfood_std(sub) != meta.get("fastfood_std", {}):
-        raise ValueError(f"{path} has Fastfood projections {meta.get('fastfood_std', {})} (method: [down, up] scale), but this version builds "
-                         f"{_fastfood_std(sub)}; it was made by another version of `Subspace`: delete it and train stage 1 again")
+        raise ValueError(f"{path} has Fastfood projections {meta.get('fastfood_std', {})} (method: [down, up] scale), "
+                         "but this version builds "
+                         f"{_fastfood_std(sub)}; it was made by another version of `Subspace`: "
+                         "delete it and train stage 1 again")
     sub.load_state_dict(tensors)
     return sub, meta
 
 # %% ../nbs/06_subspace.ipynb #00213528
-CONTROLS = ("random", "permuted", "unrelated", "pca", "mean")  # stage 2-3 controls of a learned subspace (`unrelated` is another run's subspace; `pca` and `mean` are built from the source solutions)
+# stage 2-3 controls of a learned subspace (`unrelated` is another run's subspace; `pca` and `mean` are built from the
+# source solutions)
+CONTROLS = ("random", "permuted", "unrelated", "pca", "mean")
 
 def _up_tensors(sub:Subspace, method:str)->list[nn.Parameter]:
     "The trainable tensors of a method's up-projection."
     return list(sub.up[method].parameters())
 
+# %% ../nbs/06_subspace.ipynb #554fbdc1
 @torch.no_grad()
 def control_subspace(sub:Subspace, # the learned subspace
                      kind:str, # "random" or "permuted"
                      seed:int, # seeds the draws (the run's seed)
                     )->Subspace: # a copy with every method's up-projection replaced
-    "A control of a learned subspace: its up-projections redrawn at random at the same norm, or with their rows permuted."
+    """A control of a learned subspace: its up-projections redrawn at random at the same norm, or with their rows
+    permuted."""
     if kind not in ("random", "permuted"):
-        raise ValueError(f"unknown control {kind!r}; `control_subspace` builds 'random' or 'permuted' (the 'unrelated' control is another stage-1 run's subspace)")
+        raise ValueError(f"unknown control {kind!r}; "
+                         "`control_subspace` builds 'random' or 'permuted' (the 'unrelated' control is another "
+                         "stage-1 run's subspace)")
     out, g = copy.deepcopy(sub), torch.Generator().manual_seed(seed)
     for m in out.methods:
         if kind == "permuted" and m in out.fastfood:
-            raise ValueError(f"{m}'s up-projection is a Fastfood map, which has no stored rows to permute; use the 'random' control for it")
+            raise ValueError(f"{m}'s up-projection is a Fastfood map, which has no stored rows to permute; "
+                             "use the 'random' control for it")
         if kind == "random":
             for p in _up_tensors(out, m):
                 r = torch.randn(p.shape, generator=g, dtype=p.dtype)
@@ -381,17 +443,26 @@ def pca_subspace(sub:Subspace, # the learned subspace (its norms and its θ_init
                  deltas:dict, # {method: [Δθ of each source solution]}
                  seed:int, # seeds the random completion
                 )->tuple[Subspace, dict]: # a copy with every up-projection replaced; {method: random directions added}
-    "The closed-form control: each method's up-projection spans the top-y principal directions of its source solutions' Δθ, at the learned map's norm."
+    """The closed-form control: each method's up-projection spans the top-y principal directions of its source
+    solutions' Δθ, at the learned map's norm."""
     out, g, completed = copy.deepcopy(sub), torch.Generator().manual_seed(seed), {}
     for m in out.methods:
-        if m in out.fastfood: raise ValueError(f"{m}'s up-projection is a Fastfood map, which has no matrix to replace by principal directions; leave {m} out of the PCA control")
-        if not deltas.get(m): raise ValueError(f"no source solutions of {m} to take principal directions from; give its stage-0 solutions")
-        last = out.up[m] if out.up_kind == "linear" else out.up[m][-1]   # the D×y layer; an MLP's first layers stay the learned ones
+        if m in out.fastfood:
+            raise ValueError(f"{m}'s up-projection is a Fastfood map, "
+                             "which has no matrix to replace by principal directions; "
+                             f"leave {m} out of the PCA control")
+        if not deltas.get(m):
+            raise ValueError(f"no source solutions of {m} to take principal directions from; "
+                             "give its stage-0 solutions")
+        # the D×y layer; an MLP's first layers stay the learned ones
+        last = out.up[m] if out.up_kind == "linear" else out.up[m][-1]
         X = torch.stack([d.detach().double().cpu() for d in deltas[m]], 1)   # D × n
         U, S, _ = torch.linalg.svd(X, full_matrices=False)
-        tol = S[0] * max(X.shape) * torch.finfo(deltas[m][0].dtype).eps   # numpy's matrix_rank tolerance, at the solutions' own precision
+        # numpy's matrix_rank tolerance, at the solutions' own precision
+        tol = S[0] * max(X.shape) * torch.finfo(deltas[m][0].dtype).eps
         r = min(int((S > tol).sum()) if S[0] > 0 else 0, out.y)
-        s = torch.sign(U[:, :r].T @ X.mean(1)); U = U[:, :r] * torch.where(s == 0, 1.0, s)   # signs: the mean solution has positive coefficients
+        # signs: the mean solution has positive coefficients
+        s = torch.sign(U[:, :r].T @ X.mean(1)); U = U[:, :r] * torch.where(s == 0, 1.0, s)
         if r < out.y:   # fewer independent solutions than y: random directions orthogonal to theirs
             R = torch.randn(X.shape[0], out.y - r, generator=g, dtype=torch.float64)
             R -= U @ (U.T @ R)

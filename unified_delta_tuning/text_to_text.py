@@ -43,6 +43,7 @@ def rank_labels_t5(bb:Backbone, # a T5 backbone
     logp = logits.float().log_softmax(-1).gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
     return logp.sum(-1).view(B, K).argmax(-1)
 
+# %% ../nbs/03c_text_to_text.ipynb #33fb3de3
 @torch.no_grad()
 def generate_t5(bb:Backbone, # a T5 backbone
                 batch:dict, # from `batches.eval_batches`

@@ -31,23 +31,28 @@ def make_optimizer(params:list[torch.Tensor], # the trainable tensors
                    cfg:TrainConfig, # `optimizer` and `lr` are used
                   )->torch.optim.Optimizer:
     "Adafactor with a constant learning rate (the authors' settings), or AdamW."
-    if cfg.optimizer == "adafactor": return Adafactor(params, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False)
+    if cfg.optimizer == "adafactor": return Adafactor(params, lr=cfg.lr, scale_parameter=False,
+                                                      relative_step=False, warmup_init=False)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
 
 # %% ../nbs/05_train.ipynb #83cf58c1
 DIVERGE_EVALS, NOISE_Z, RISE_FRAC, MIN_FALL = 3, 3.0, 0.5, 0.01  # see the prose below
 
+# %% ../nbs/05_train.ipynb #3bff9791
 def loss_rise(losses:list[float], # the training loss of every step
               eval_steps:list[int], # the steps at which dev was scored (each ends a window of steps)
               k:int=DIVERGE_EVALS, # diverged: the last k windows all above the start
               z:float=NOISE_Z, # by z standard errors of their mean
               rise_frac:float=RISE_FRAC, # and by this fraction of the start
-              min_fall:float=MIN_FALL, # flat: no window below the start by more than z standard errors and this many nats
+              # flat: no window below the start by more than z standard errors and this many nats
+              min_fall:float=MIN_FALL,
              )->dict: # {"means", "sd", "margins", "diverged", "flat"}
-    "Whether the loss stayed above its start beyond noise at the last `k` evaluations (diverged), and whether it never fell below it (flat)."
+    """Whether the loss stayed above its start beyond noise at the last `k` evaluations (diverged), and whether it never
+    fell below it (flat)."""
     bounds = [0, *eval_steps]
     wins = [np.asarray(losses[a:b], dtype=float) for a, b in zip(bounds, bounds[1:]) if b > a]
-    dof = sum(len(w) - 1 for w in wins)   # noise: the within-window sd, pooled, so that a trend across windows is not counted as noise
+    # noise: the within-window sd, pooled, so that a trend across windows is not counted as noise
+    dof = sum(len(w) - 1 for w in wins)
     sd = float(np.sqrt(sum(((w - w.mean())**2).sum() for w in wins) / dof)) if dof else 0.0
     start, means, se = losses[0], [float(w.mean()) for w in wins], [sd / np.sqrt(len(w)) for w in wins]
     margins = [max(z * s, rise_frac * abs(start)) for s in se]
@@ -55,13 +60,15 @@ def loss_rise(losses:list[float], # the training loss of every step
             "diverged": len(wins) >= k and all(m - start > g for m, g in zip(means[-k:], margins[-k:])),
             "flat": all(start - m <= max(z * s, min_fall) for m, s in zip(means, se))}
 
+# %% ../nbs/05_train.ipynb #313de233
 def at_chance(score_:float, # the dev score of the kept parameters
               preds:list[str], # their dev answers
               golds:list[list[str]], # the gold answers
               metric:str, # the task's metric
               n:int=20, # permutations
              )->bool:
-    "Whether a dev score is no better than the same answers against shuffled golds (mean + 2 sd of `n` seeded permutations)."
+    """Whether a dev score is no better than the same answers against shuffled golds (mean + 2 sd of `n` seeded
+    permutations)."""
     from unified_delta_tuning.metrics import score
     rng = np.random.default_rng(0)
     null = [score(preds, [golds[i] for i in rng.permutation(len(golds))], metric) for _ in range(n)]
@@ -79,6 +86,7 @@ def scored_predictions(bb:Backbone, task, split:str, # backbone, task and split
         preds = predict(bb, task, split, cfg.mode, cfg.eval_batch_size)
     return score(preds, [list(g) for g in encode_split(bb, task, split).golds], task.metric), preds
 
+# %% ../nbs/05_train.ipynb #2b600508
 @dataclass
 class FitResult:
     "What a training run produced."
@@ -88,14 +96,19 @@ class FitResult:
     test: float # the test score of the best parameters
     history: list[dict] = field(default_factory=list) # one row per evaluation: step, loss, dev, and `on_eval`'s scores
     wall_time: float = 0.0 # seconds
-    test_predictions: list[str] = field(default_factory=list) # the best parameters' answer for each test example (for intervals)
-    at_chance: bool = False # the run ended at chance: its training loss never fell below its start beyond noise, and its dev score is no better than chance (`at_chance`)
+    # the best parameters' answer for each test example (for intervals)
+    test_predictions: list[str] = field(default_factory=list)
+    # the run ended at chance: its training loss never fell below its start beyond noise, and its dev score is no better
+    # than chance (`at_chance`)
+    at_chance: bool = False
 
+# %% ../nbs/05_train.ipynb #23a219f4
 def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the method whose vector is trained
         params:list[torch.Tensor], # the trainable tensors (leaves with requires_grad)
         make_theta:Callable[[list[torch.Tensor]], torch.Tensor], # builds the flat θ (length spec.D) from `params`
         cfg:TrainConfig, # the run's settings
-        on_eval:Callable[[int, list[torch.Tensor]], dict]|None=None, # extra scores at each evaluation (step, params) -> dict
+        # extra scores at each evaluation (step, params) -> dict
+        on_eval:Callable[[int, list[torch.Tensor]], dict]|None=None,
         desc:str="", # progress-bar label
        )->FitResult:
     "Train `params` on the task loss of θ = make_theta(params); keep the best-dev parameters and score them on test."
@@ -105,35 +118,53 @@ def fit(bb:Backbone, task, spec:DeltaSpec, # the backbone, the task, and the met
         with torch.no_grad(), use_delta(bb.model, spec, make_theta(ps).detach()):
             return evaluate(bb, task, split, cfg.mode, cfg.eval_batch_size)
     best, history, run_loss, losses = None, [], [], []
-    bar = tqdm(range(1, cfg.steps + 1), desc=desc or f"{spec.method} on {task.name}", disable=not cfg.progress, mininterval=2)
-    progress = Progress(desc or f"{spec.method} on {task.name}", cfg.steps)   # read by a study's runner (`core.Progress`)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc or f"{spec.method} on {task.name}",
+               disable=not cfg.progress, mininterval=2)
+    # read by a study's runner (`core.Progress`)
+    progress = Progress(desc or f"{spec.method} on {task.name}", cfg.steps)
     for step in bar:
         batch = next(batches)
         with use_delta(bb.model, spec, make_theta(params)): loss = task_loss(bb, task, batch, cfg.micro_batches)
-        if not torch.isfinite(loss): raise FloatingPointError(f"training diverged: the loss became {loss.item()} at step {step}; {_lower_lr(cfg)}")
-        opt.zero_grad(set_to_none=True); loss.backward(); average_gradients(params); opt.step(); run_loss.append(loss.item()); losses.append(run_loss[-1])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training diverged: the loss became {loss.item()} at step "
+                                     f"{step}; {_lower_lr(cfg)}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(params)
+        opt.step()
+        run_loss.append(loss.item())
+        losses.append(run_loss[-1])
         if step % cfg.eval_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": sum(run_loss)/len(run_loss), "dev": score("dev", params)}; run_loss = []
             if on_eval: row.update(on_eval(step, params))
             history.append(row); bar.set_postfix(loss=f"{row['loss']:.3f}", dev=f"{row['dev']:.3f}")
             if best is None or row["dev"] > best[1]: best = (step, row["dev"], [p.detach().clone() for p in params])
-        progress.update(step, loss=loss.item(), dev=history[-1]["dev"] if history and history[-1]["step"] == step else None)
+        progress.update(step, loss=loss.item(),
+                        dev=history[-1]["dev"] if history and history[-1]["step"] == step else None)
     rise = loss_rise(losses, [h["step"] for h in history])
     if rise["diverged"]:
-        raise FloatingPointError(f"training diverged: the loss stayed above its start ({losses[0]:.3f} at step 1) at the last {DIVERGE_EVALS} "
-                                 f"evaluations ({', '.join(f'{m:.3f}' for m in rise['means'][-DIVERGE_EVALS:])}), by more than "
-                                 f"{rise['margins'][-1]:.3f} (half the start, or 3 standard errors of the step-to-step noise, sd {rise['sd']:.3f}); {_lower_lr(cfg)}")
+        raise FloatingPointError(f"training diverged: the loss stayed above its start ({losses[0]:.3f} at step 1) at "
+                                 f"the last {DIVERGE_EVALS} "
+                                 f"evaluations ({', '.join(f'{m:.3f}' for m in rise['means'][-DIVERGE_EVALS:])}), "
+                                 "by more than "
+                                 f"{rise['margins'][-1]:.3f} (half the start, "
+                                 "or 3 standard errors of the step-to-step noise, "
+                                 f"sd {rise['sd']:.3f}); {_lower_lr(cfg)}")
     theta = make_theta(best[2]).detach()
     chance = False
     if rise["flat"]:   # the loss never fell beyond noise: is dev at chance too? (one more dev pass, in this case only)
         _, dev_preds = scored_predictions(bb, task, "dev", spec, theta, cfg)
         chance = at_chance(best[1], dev_preds, [list(g) for g in encode_split(bb, task, "dev").golds], task.metric)
-        if chance: warnings.warn(f"{desc or spec.method + ' on ' + task.name} ended at chance: its training loss never fell below its start "
-                                 f"({losses[0]:.3f}, last {rise['means'][-1]:.3f}) and its dev score {best[1]:.3f} is no better than the same answers "
+        if chance:
+            warnings.warn(f"{desc or spec.method + ' on ' + task.name} ended at chance: "
+                          "its training loss never fell below its start "
+                                 f"({losses[0]:.3f}, last {rise['means'][-1]:.3f}) and its dev score {best[1]:.3f} is "
+                                 "no better than the same answers "
                                  f"shuffled; {_lower_lr(cfg)}, or train longer", stacklevel=2)
     test, test_predictions = scored_predictions(bb, task, "test", spec, theta, cfg)
     return FitResult(best[2], best[0], best[1], test, history, time.perf_counter() - start, test_predictions, chance)
 
+# %% ../nbs/05_train.ipynb #03bf6a1c
 def _lower_lr(cfg:TrainConfig)->str:
     return f"lower the learning rate (`lr`, now {cfg.lr:g}: the study's `lr` of its stage, or `lrs` of [stage2])"
 
@@ -150,14 +181,17 @@ class DeltaSolution:
         "Δθ = θ − θ_init, the stage-1 target."
         return self.theta - self.spec.init
 
+# %% ../nbs/05_train.ipynb #440ddfc4
 def train_delta(bb:Backbone, task, spec:DeltaSpec, # backbone, task and method
                 cfg:TrainConfig=TrainConfig(), # training settings
                )->DeltaSolution:
     "Stage 0: train one method's flat vector on one task from θ_init and keep the best-dev checkpoint."
     theta = spec.init.clone().to(bb.device).requires_grad_(True)
     r = fit(bb, task, spec, [theta], lambda ps: ps[0], cfg, desc=f"stage 0: {spec.method} on {task.name}")
-    meta = {"stage": 0, "task": task.name, "method": spec.method, "sizes": spec.sizes, "D": spec.D, "spec_hash": spec.hash,
-            "backbone": bb.name, "seed": cfg.seed, "config": asdict(cfg), "metric": task.metric, "best_step": r.best_step,
+    meta = {"stage": 0, "task": task.name, "method": spec.method, "sizes": spec.sizes, "D": spec.D,
+            "spec_hash": spec.hash,
+            "backbone": bb.name, "seed": cfg.seed, "config": asdict(cfg), "metric": task.metric,
+            "best_step": r.best_step,
             "dev": r.dev, "test": r.test, "wall_time": r.wall_time, "history": r.history, "at_chance": r.at_chance}
     return DeltaSolution(r.best_params[0].detach().cpu(), spec, meta, r.test_predictions)
 

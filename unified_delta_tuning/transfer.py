@@ -60,7 +60,8 @@ class SubspaceRun:
     snapshots: dict = field(default_factory=dict) # step -> I at that evaluation
     wall_time: float = 0.0 # seconds (with a learning-rate grid: of the whole grid)
     grid: list[dict] = field(default_factory=list) # per learning rate tried: lr, best_step, dev
-    predictions: dict = field(default_factory=dict) # method -> its answer for each test example at the selected step (source and targets)
+    # method -> its answer for each test example at the selected step (source and targets)
+    predictions: dict = field(default_factory=dict)
 
 # %% ../nbs/07_transfer.ipynb #3fac3f20
 def optimize_in_subspace(bb:Backbone, task, sub:Subspace, # backbone, unseen task, stage-1 projections
@@ -70,12 +71,16 @@ def optimize_in_subspace(bb:Backbone, task, sub:Subspace, # backbone, unseen tas
                          init_std:float=0.02, # I starts from N(0, init_std), drawn from cfg.seed
                          transfer_test:bool=True, # score the targets' test sets at the selected step
                         )->SubspaceRun:
-    "Stage 2: train a code through `source`'s frozen up-projection; stage 3: decode it through `targets` at every evaluation."
+    """Stage 2: train a code through `source`'s frozen up-projection; stage 3: decode it through `targets` at every
+    evaluation."""
     if source not in sub.methods: raise KeyError(f"the subspace has no method {source!r}; it has {list(sub.methods)}")
     targets = [m for m in sub.methods if m != source] if targets is None else list(targets)
     bad = [t for t in targets if t not in sub.methods or t == source]
-    if bad: raise ValueError(f"targets {bad} are not other methods of this subspace ({list(sub.methods)}, source {source!r})")
-    code = (torch.randn(sub.y, generator=torch.Generator().manual_seed(cfg.seed)) * init_std).to(sub.init(source)).requires_grad_(True)
+    if bad:
+        raise ValueError(f"targets {bad} are not other methods of this subspace "
+                         f"({list(sub.methods)}, source {source!r})")
+    draw = torch.randn(sub.y, generator=torch.Generator().manual_seed(cfg.seed)) * init_std
+    code = draw.to(sub.init(source)).requires_grad_(True)
     snapshots = {}
     def on_eval(step, ps):
         snapshots[step] = ps[0].detach().clone()
@@ -86,17 +91,21 @@ def optimize_in_subspace(bb:Backbone, task, sub:Subspace, # backbone, unseen tas
     best = snapshots[r.best_step]
     assert torch.equal(best, r.best_params[0]), "fit's best parameters are not the snapshot of its best step"
     row = next(h for h in r.history if h["step"] == r.best_step)
-    run = SubspaceRun(task.name, source, cfg.lr, cfg.seed, best.cpu(), r.best_step, r.dev, r.test, {t: {"dev": row[f"dev_{t}"], "test": None} for t in targets},
-                      r.history, {k: v.cpu() for k, v in snapshots.items()}, r.wall_time, [{"lr": cfg.lr, "best_step": r.best_step, "dev": r.dev}],
+    run = SubspaceRun(task.name, source, cfg.lr, cfg.seed, best.cpu(), r.best_step, r.dev, r.test,
+                      {t: {"dev": row[f"dev_{t}"], "test": None} for t in targets},
+                      r.history, {k: v.cpu() for k, v in snapshots.items()}, r.wall_time,
+                      [{"lr": cfg.lr, "best_step": r.best_step, "dev": r.dev}],
                       {source: r.test_predictions})
     if transfer_test: _transfer_test(bb, task, sub, run, cfg)
     return run
 
+# %% ../nbs/07_transfer.ipynb #1250ce1d
 def _transfer_test(bb:Backbone, task, sub:Subspace, run:SubspaceRun, cfg:TrainConfig):
     "Score the run's code on test through each transfer target (one pass each), keeping the predictions."
     with torch.no_grad():
         for t in run.transfer:
-            run.transfer[t]["test"], run.predictions[t] = scored_predictions(bb, task, "test", sub.specs[t], sub.decode(t, run.code.to(sub.init(t))), cfg)
+            theta = sub.decode(t, run.code.to(sub.init(t)))
+            run.transfer[t]["test"], run.predictions[t] = scored_predictions(bb, task, "test", sub.specs[t], theta, cfg)
 
 # %% ../nbs/07_transfer.ipynb #6bb8ced6
 def subspace_optimization(bb:Backbone, task, sub:Subspace, source:str, # as in `optimize_in_subspace`
@@ -104,10 +113,12 @@ def subspace_optimization(bb:Backbone, task, sub:Subspace, source:str, # as in `
                           lrs:Sequence[float]=(1e-2, 5e-2), # the authors' grid
                           targets:Sequence[str]|None=None, # methods to transfer to; None: every other method
                          )->SubspaceRun:
-    "Stages 2 and 3 over a learning-rate grid: the run with the best source dev score (ties: the earlier lr), its transfer scored on test."
+    """Stages 2 and 3 over a learning-rate grid: the run with the best source dev score (ties: the earlier lr), its
+    transfer scored on test."""
     if not lrs: raise ValueError("give at least one learning rate")
     start = time.perf_counter()
-    runs = [optimize_in_subspace(bb, task, sub, source, replace(cfg, lr=lr), targets, transfer_test=False) for lr in lrs]
+    runs = [optimize_in_subspace(bb, task, sub, source, replace(cfg, lr=lr),
+                                 targets, transfer_test=False) for lr in lrs]
     best = max(runs, key=lambda r: (r.dev, -runs.index(r)))
     _transfer_test(bb, task, sub, best, cfg)
     best.grid = [g for r in runs for g in r.grid]
@@ -121,14 +132,17 @@ def random_code_transfer(bb:Backbone, task, sub:Subspace, # backbone, task and t
                          cfg:TrainConfig, # `mode` and `eval_batch_size` are used
                          seed:int, # seeds the code's direction
                         )->tuple[dict, dict]: # {target: test score}, {target: its answer for each test example}
-    "Claim 2's control: a random code with the trained code's norm, decoded through every target method and scored on test."
+    """Claim 2's control: a random code with the trained code's norm, decoded through every target method and scored on
+    test."""
     z = torch.randn(sub.y, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     z = (z * (run.code.double().norm() / z.norm())).float()
     scores, answers = {}, {}
     for t in run.transfer:
-        scores[t], answers[t] = scored_predictions(bb, task, "test", sub.specs[t], sub.decode(t, z.to(sub.init(t))), cfg)
+        scores[t], answers[t] = scored_predictions(bb, task, "test", sub.specs[t],
+                                                   sub.decode(t, z.to(sub.init(t))), cfg)
     return scores, answers
 
+# %% ../nbs/07_transfer.ipynb #a51f0214
 @torch.no_grad()
 def score_solutions(bb:Backbone, task, # backbone and task
                     thetas:dict, # {method: (spec, θ)}: the vectors to score, e.g. θ_init + the mean source Δθ
@@ -143,7 +157,8 @@ def score_solutions(bb:Backbone, task, # backbone and task
         dev[m] = scored_predictions(bb, task, "dev", spec, theta, cfg)[0]
         test[m], preds[m] = scored_predictions(bb, task, "test", spec, theta, cfg)
     return SubspaceRun(task.name, source, 0.0, seed, torch.zeros(0), 0, dev[source], test[source],
-                       {m: {"dev": dev[m], "test": test[m]} for m in thetas if m != source}, [], {}, time.perf_counter() - start, [], preds)
+                       {m: {"dev": dev[m], "test": test[m]} for m in thetas if m != source}, [], {},
+                       time.perf_counter() - start, [], preds)
 
 # %% ../nbs/07_transfer.ipynb #7aee191d
 RESULT_COLUMNS = ["stage", "train_task", "task", "source", "target", "seed", "lr", "step", "dev", "test"]
@@ -151,17 +166,22 @@ RESULT_COLUMNS = ["stage", "train_task", "task", "source", "target", "seed", "lr
 def stage0_rows(solutions:Sequence[DeltaSolution], # stage-0 solutions (`meta` holds task, dev, test)
                )->list[dict]:
     "Results rows of stage-0 solutions."
-    return [{"stage": 0, "train_task": None, "task": s.meta["task"], "source": s.spec.method, "target": s.spec.method, "seed": s.meta.get("seed"),
-             "lr": s.meta.get("config", {}).get("lr"), "step": s.meta.get("best_step"), "dev": s.meta["dev"], "test": s.meta["test"]} for s in solutions]
+    return [{"stage": 0, "train_task": None, "task": s.meta["task"], "source": s.spec.method, "target": s.spec.method,
+             "seed": s.meta.get("seed"),
+             "lr": s.meta.get("config", {}).get("lr"), "step": s.meta.get("best_step"),
+             "dev": s.meta["dev"], "test": s.meta["test"]} for s in solutions]
 
+# %% ../nbs/07_transfer.ipynb #562427bc
 def run_rows(run:SubspaceRun, # a stage-2 run with its transfers
              train_task:str, # the task(s) the subspace was learnt on
             )->list[dict]:
     "Results rows of a stage-2 run (source → source) and its stage-3 transfers (source → target)."
-    base = {"train_task": train_task, "task": run.task, "source": run.source, "seed": run.seed, "lr": run.lr, "step": run.best_step}
+    base = {"train_task": train_task, "task": run.task, "source": run.source, "seed": run.seed,
+            "lr": run.lr, "step": run.best_step}
     return ([{"stage": 2, **base, "target": run.source, "dev": run.dev, "test": run.test}] +
             [{"stage": 3, **base, "target": t, "dev": v["dev"], "test": v["test"]} for t, v in run.transfer.items()])
 
+# %% ../nbs/07_transfer.ipynb #b2ab643e
 def relative_performance(results:pd.DataFrame, # long results with stage-0 rows and stage-2/3 rows
                         )->pd.DataFrame: # the stage-2/3 rows, with `original` and `relative` (%) added
     "Each stage-2/3 test score relative to the target method's stage-0 test score on the same task, in percent."
@@ -171,15 +191,20 @@ def relative_performance(results:pd.DataFrame, # long results with stage-0 rows 
     out = results[results.stage.isin([2, 3])].copy()
     keys = list(zip(out.task, out.target))
     absent = sorted({k for k in keys if k not in orig.index})
-    if absent: raise KeyError(f"no stage-0 score for (task, method) {absent[:5]}: relative performance divides by it; add those stage-0 rows")
+    if absent:
+        raise KeyError(f"no stage-0 score for (task, method) {absent[:5]}: relative performance divides by it; "
+                       "add those stage-0 rows")
     zero = sorted({k for k in keys if orig[k] == 0})
-    if zero: raise ValueError(f"the stage-0 test score of (task, method) {zero[:5]} is 0, so relative performance is undefined")
+    if zero:
+        raise ValueError(f"the stage-0 test score of (task, method) {zero[:5]} is 0, "
+                         "so relative performance is undefined")
     out["original"] = [orig[k] for k in keys]
     out["relative"] = 100 * out["test"] / out["original"]
     return out.reset_index(drop=True)
 
 # %% ../nbs/07_transfer.ipynb #b2e15a88
-METHOD_TITLES = {n: r.title for n, r in METHOD_RECORDS.items()} # column titles (the paper's, and fine-tuning), from the method records
+# column titles (the paper's, and fine-tuning), from the method records
+METHOD_TITLES = {n: r.title for n, r in METHOD_RECORDS.items()}
 METHOD_LETTERS = {n: r.letter for n, r in METHOD_RECORDS.items()} # letters of the transfer columns
 
 def _ordered(methods)->list[str]:
@@ -188,12 +213,15 @@ def _ordered(methods)->list[str]:
 def _index_names(index)->list[str]:
     return ["T_train" if c == "train_task" else "T_test" if c == "task" else c for c in index]
 
+# %% ../nbs/07_transfer.ipynb #0d016e1a
 def with_averages(table:pd.DataFrame, # relative scores, one column per method or pair
                  )->pd.DataFrame:
     "Add the paper's `Avg` column (row means) and `Avg.` row (column means)."
     table = table.copy(); table["Avg"] = table.mean(axis=1)
     label = ("",) * (table.index.nlevels - 1) + ("Avg.",)
-    avg = pd.DataFrame([table.mean(axis=0)], index=pd.MultiIndex.from_tuples([label], names=table.index.names) if table.index.nlevels > 1 else pd.Index(["Avg."], name=table.index.name))
+    avg = pd.DataFrame([table.mean(axis=0)],
+                       index=pd.MultiIndex.from_tuples([label], names=table.index.names) if table.index.nlevels > 1
+                           else pd.Index(["Avg."], name=table.index.name))
     return pd.concat([table, avg])
 
 def _stage_relative(results:pd.DataFrame, stage:int, how:str)->pd.DataFrame:
@@ -202,6 +230,7 @@ def _stage_relative(results:pd.DataFrame, stage:int, how:str)->pd.DataFrame:
     if rel.empty: raise ValueError(f"no stage-{stage} rows in the results; run `subspace_optimization`{how} first")
     return rel
 
+# %% ../nbs/07_transfer.ipynb #a5c9da2d
 def _pivot(rel:pd.DataFrame, index, column)->pd.DataFrame:
     t = rel.pivot_table(index=list(index), columns=column, values="relative", aggfunc="mean", sort=False)
     t.index.names = _index_names(index); t.columns.name = None
@@ -209,15 +238,18 @@ def _pivot(rel:pd.DataFrame, index, column)->pd.DataFrame:
 
 # %% ../nbs/07_transfer.ipynb #eb6de48e
 def table1(results:pd.DataFrame, # long results (`stage0_rows` + `run_rows`)
-           index:Sequence[str]=("train_task", "task"), # row keys: ("train_task", "task") for Table 1, ("task",) for Table 4
+           # row keys: ("train_task", "task") for Table 1, ("task",) for Table 4
+           index:Sequence[str]=("train_task", "task"),
           )->pd.DataFrame:
     "Relative subspace-optimisation scores (stage 2) in the layout of the paper's Tables 1 and 4."
     rel = _stage_relative(results, 2, "")
     t = _pivot(rel, index, "target"); cols = _ordered(t.columns)
     return with_averages(t[cols].rename(columns=lambda m: METHOD_TITLES.get(m, m)))
 
+# %% ../nbs/07_transfer.ipynb #d37d758a
 def table2(results:pd.DataFrame, # long results (`stage0_rows` + `run_rows`)
-           index:Sequence[str]=("train_task", "task"), # row keys: ("train_task", "task") for Table 2, ("task",) for Table 3
+           # row keys: ("train_task", "task") for Table 2, ("task",) for Table 3
+           index:Sequence[str]=("train_task", "task"),
           )->pd.DataFrame:
     "Relative transfer scores (stage 3) in the layout of the paper's Tables 2 and 3 (columns source→target)."
     rel = _stage_relative(results, 3, " with targets")
@@ -287,9 +319,11 @@ def paper_table(n:int, # 1, 2 (single-task: optimisation, transfer) or 3, 4 (mul
     text, cols = {1: (_P1, _OPT_COLS), 2: (_P2, _TRANSFER_COLS), 3: (_P3, _TRANSFER_COLS), 4: (_P4, _OPT_COLS)}[n]
     rows = [line.split("|") for line in text.splitlines()]
     k = 2 if n in (1, 2) else 1
-    index = pd.MultiIndex.from_tuples([tuple(r[:k]) for r in rows], names=["T_train", "T_test"]) if k == 2 else pd.Index([r[0] for r in rows], name="T_test")
+    index = (pd.MultiIndex.from_tuples([tuple(r[:k]) for r in rows], names=["T_train", "T_test"]) if k == 2
+             else pd.Index([r[0] for r in rows], name="T_test"))
     return pd.DataFrame([[float(x) for x in r[k:]] for r in rows], index=index, columns=cols)
 
+# %% ../nbs/07_transfer.ipynb #4abc0c79
 def beside_paper(ours:pd.DataFrame, # one of our tables (`table1`/`table2`)
                  n:int, # the paper's table to compare with
                 )->pd.DataFrame:
