@@ -20,7 +20,7 @@ from unified_delta_tuning import core, runner
 from unified_delta_tuning.layout import DONE, ERROR
 from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
-from unified_delta_tuning.study_checks import StudyError
+from unified_delta_tuning.study_errors import StudyError
 
 def _procs_in(folder:Path)->list[psutil.Process]:
     "Live processes whose working directory is inside `folder` (a run's kernel starts in its run folder)."

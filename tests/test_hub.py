@@ -1,4 +1,4 @@
-"""A model and a dataset by name from a Hugging Face cache, with no network (`00b_hub`, `03_backbones`, `01_tasks`, `11_plan`).
+"""A model and a dataset by name from a Hugging Face cache, with no network (`00b_hub`, `03_backbones`, `01_tasks`, `11_plan`, `11c_inputs`).
 
 The cache is a folder in the hub's layout (`$HF_HOME/hub/models--org--name/{refs,snapshots,blobs}`) built with
 `hub.add_to_cache` from a tiny random BERT saved with `save_pretrained` and from the offline `nyt` task written as CSV

@@ -173,12 +173,13 @@ def test_a_study_imports_a_peft_adapter_as_a_stage0_solution(tmp_path):
     "`[stage0.imported]` in a study file: the adapter becomes that stage-0 run's solution, its id follows the adapter's content, not its path."
     import shutil
     from unified_delta_tuning.core import load_tensors
-    from unified_delta_tuning.plan import STEP_NOTEBOOKS, experiments_dir, missing_inputs, plan_runs
+    from unified_delta_tuning.plan import STEP_NOTEBOOKS, experiments_dir, plan_runs
+    from unified_delta_tuning.inputs import missing_inputs
     from unified_delta_tuning.execute import execute_run
     from unified_delta_tuning.runner import _kernel_env, _run_parameters
     from unified_delta_tuning.steps import step_specs
     from unified_delta_tuning.study import parse_study
-    from unified_delta_tuning.study_checks import StudyError
+    from unified_delta_tuning.study_errors import StudyError
     from tests.studies import ROOT, TINY
     study0 = parse_study(TINY)
     run0 = next(r for r in plan_runs(study0) if r.step == "stage0" and r.params["task"] == "sms" and r.params["method"] == "lora")

@@ -16,7 +16,7 @@ from unified_delta_tuning.plan import plan_runs
 from unified_delta_tuning.layout import run_state
 from unified_delta_tuning.runner import run_study, study_status
 from unified_delta_tuning.study import load_study
-from unified_delta_tuning.study_checks import StudyError
+from unified_delta_tuning.study_errors import StudyError
 
 def udt(*args, timeout=600):
     return subprocess.run([str(UDT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout, cwd=ROOT)

@@ -23,7 +23,7 @@ _API = {   # name -> the module that defines it
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
     "landscape": ["plane_through", "score_vectors", "plot_landscape", "region_area"],   # `udt.landscape` is the module
     "study": ["Study", "load_study"],
-    "study_checks": ["StudyError"],
+    "study_errors": ["StudyError"],
     "runner": ["run_study", "study_status"],
     "steps": ["FinishedRun", "load_run"],
     "results": ["read_results", "result_rows", "paper_tables"],

