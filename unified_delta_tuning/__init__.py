@@ -18,8 +18,8 @@ _API = {   # name -> the module that defines it
     "train": ["TrainConfig", "DeltaSolution", "train_delta", "save_solution", "load_solution"],
     "peft_io": ["export_peft", "import_peft", "export_native", "load_native", "import_solution", "export_run"],
     "subspace": ["Subspace", "SubspaceConfig", "single_task_config", "multi_task_config", "train_subspace",
-                 "save_subspace", "load_subspace",
-                 "control_subspace"],
+                 "save_subspace", "load_subspace"],
+    "controls": ["control_subspace"],
     "transfer": ["optimize_in_subspace", "subspace_optimization", "score_code", "table1", "table2", "paper_table"],
     "landscape": ["plane_through", "score_vectors", "plot_landscape", "region_area"],   # `udt.landscape` is the module
     "study": ["Study", "load_study"],

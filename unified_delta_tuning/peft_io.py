@@ -380,7 +380,7 @@ def run_vector(run, # a finished run's folder, or its `steps.FinishedRun`
     if r.step != "stage2":
         raise ValueError(f"run {r.id} is a {r.step} run; "
                          "export a stage-0 run (its solution) or a stage-2 run (its code, decoded through a method)")
-    from unified_delta_tuning.subspace import control_subspace
+    from unified_delta_tuning.controls import control_subspace
     method = method or p["source"]
     if method not in p["methods"]:
         raise ValueError(f"run {r.id}'s subspace holds {p['methods']}; "
