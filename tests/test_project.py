@@ -47,3 +47,17 @@ def test_compare_results_finds_a_changed_score(tmp_path):
     res = pd.read_csv(b/"results.csv"); res.loc[res.test.notna().idxmax(), "test"] += 0.01; res.to_csv(b/"results.csv", index=False)
     changed = cmp()
     assert changed.returncode == 1 and "1 values differ" in changed.stdout, changed.stdout
+
+def test_notebook_code_fits_120_columns():
+    "Every code line of the library notebooks fits 120 characters (not the step notebooks: their text is in run ids)."
+    import json
+    long = [f"{nb.name}: {line[:60]}…" for nb in sorted((ROOT/"nbs").glob("*.ipynb"))
+            for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"
+            for line in "".join(c["source"]).splitlines() if len(line) > 120]
+    assert not long, f"{len(long)} code line(s) over 120 characters:\n" + "\n".join(long[:20])
+
+def test_no_module_over_450_lines():
+    "One idea per module: none of the package's modules (but nbdev's generated index) is over 450 lines."
+    big = {p.name: n for p in (ROOT/"unified_delta_tuning").glob("*.py") if p.name != "_modidx.py"
+           if (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f"split these by idea: {big}"
