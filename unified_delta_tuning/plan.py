@@ -138,11 +138,11 @@ def _subspace_runs(study:Study, seed:int, setting:str, sources:list,
     # the four-method setting is single-task, with fine-tuning in the subspace
     conf = "single" if setting == "four" else setting
     deps = [s0[t, m, seed].id for t in sources for m in methods]
-    cfg1 = study.stage_config("stage1", conf)
+    cfg1 = study.stage_config("stage1", setting)
     train_task = sources[0] if conf == "single" else "+".join(sources)
     label = _slug(sources[0]) if conf == "single" else f"{len(sources)}tasks"
     r1 = make_run("stage1", f"s1-{setting}-{label}-s{seed}",
-                  {**_common(study, "stage1", conf), **_task_params(study, sources), "setting": setting,
+                  {**_common(study, "stage1", setting), **_task_params(study, sources), "setting": setting,
                    "tasks": sources, "train_task": train_task,
                    "methods": methods, "seed": seed, **_shared_stage0(study),
                    "solutions": [_in(d, SOLUTION) for d in deps],
@@ -160,12 +160,11 @@ def _stage2_run(study:Study, seed:int, setting:str, label:str, train_task:str, t
                 control:str|None=None,
                )->Run:
     "The stage-2 run of one code on `task`, trained through `source` in the subspace of `r1` (or a control of it)."
-    conf = "single" if setting == "four" else setting
-    cfg2 = study.stage_config("stage2", conf)
+    cfg2 = study.stage_config("stage2", setting)
     lrs = cfg2.pop("lrs", [1e-2, 5e-2])
     tag = f"-{control}" if control else ""
     return make_run("stage2", f"s2-{setting}-{label}-{_slug(task)}-{source}{tag}-s{seed}",
-                    {**_common(study, "stage2", conf), **_task_params(study, [task]), "setting": setting,
+                    {**_common(study, "stage2", setting), **_task_params(study, [task]), "setting": setting,
                      "train_task": train_task, "task": task, "source": source,
                      "methods": methods, "seed": seed, **_shared_stage0(study), "subspace_path": _in(r1.id, SUBSPACE),
                      "control": control, "lrs": lrs, "train": cfg2,

@@ -131,6 +131,8 @@ class SubspaceConfig:
     methods: tuple|None = None
     # Fastfood projections also for specs with D above this (finetune always); None: dense for the delta methods
     fastfood_above: int|None = None
+    # learning rate of the Fastfood maps' trainable diagonals (fine-tuning's projections); None: the step's lr
+    fastfood_lr: float|None = None
     def __post_init__(self):
         if self.up not in UP_KINDS: raise ValueError(f"unknown up-projection {self.up!r}; use one of {UP_KINDS}")
         if self.recon not in RECONS: raise ValueError(f"unknown reconstruction {self.recon!r}; use one of {RECONS}")
@@ -141,6 +143,8 @@ class SubspaceConfig:
                              f"n_points={self.n_points}, ra={self.ra}")
         if self.group_size is not None and self.group_size < 1:
             raise ValueError(f"group_size must be positive or None, got {self.group_size}")
+        if self.fastfood_lr is not None and not self.fastfood_lr > 0:
+            raise ValueError(f"fastfood_lr must be positive or None (the step's lr), got {self.fastfood_lr}")
 
 # %% ../nbs/00a_settings.ipynb #9e776450
 # controls a claim may require the learned subspace to beat

@@ -67,19 +67,22 @@ def resolve(self:Study, p:str|None, # a path as the study file writes it
 
 # %% ../nbs/10_study.ipynb #22e4a7b9
 @patch
-def setting(self:Study, name:str, # "single" or "multi"
+def setting(self:Study, name:str, # "single", "multi" or "four"
            )->dict|None:
-    "The `[single_task]` or `[multi_task]` section (None if the study has none)."
-    return {"single": self.single_task, "multi": self.multi_task}[name]
+    "The `[single_task]`, `[multi_task]` or `[four_methods]` section (None if the study has none)."
+    return {"single": self.single_task, "multi": self.multi_task, "four": self.four_methods}[name]
 
 @patch
 def _merged(self:Study, step:str, setting:str|None)->dict:
-    "[stepN] with [setting.stepN] over it."
-    return {**self.stages.get(step, {}), **((self.setting(setting) or {}).get(step, {}) if setting else {})}
+    """[stepN] with [setting.stepN] over it; the four-method setting is single-task: [single_task.stepN], then
+    [four_methods.stepN]."""
+    over = lambda s: (self.setting(s) or {}).get(step, {})
+    if setting is None: return dict(self.stages.get(step, {}))
+    return {**self.stages.get(step, {}), **(over("single") if setting == "four" else {}), **over(setting)}
 
 @patch
 def stage_config(self:Study, step:str, # "stage0", "stage1" or "stage2"
-                 setting:str|None=None, # "single" or "multi": with that setting's overrides
+                 setting:str|None=None, # "single", "multi" or "four": with that setting's overrides
                 )->dict:
     "The settings of `step` (no caps), with a setting's overrides."
     return {k: v for k, v in self._merged(step, setting).items() if k not in CAP_KEYS}

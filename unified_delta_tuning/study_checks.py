@@ -72,7 +72,7 @@ def _check_stage(d, stage:str, prefix:str, path, text)->dict:
                             f"{key}.{m}", path, text); _unknown_keys(over, LOOP_KEYS, f"{key}.{m}.", path, text)
                 _check_stage(over, stage, f"{key}.{m}.", path, text)
             continue
-        if k in ("lr", "init_std"): _check_type(v, float, key, path, text, positive=True)
+        if k in ("lr", "init_std", "fastfood_lr"): _check_type(v, float, key, path, text, positive=True)
         elif k == "group_size" and v is None: continue
         elif k == "ra":
             if _check_type(v, float, key, path, text) < 0: raise _fail(path, text, key, f"must be ≥ 0, got {v!r}")
@@ -243,7 +243,8 @@ def _check_setting(key:str, # "single_task" or "multi_task"
 def _check_four(d, methods:list, tasks:dict, path, text)->dict:
     """Validate `[four_methods]`: single-task pairs whose subspace holds fine-tuning beside the delta methods (the
     paper's claim 4)."""
-    _check_type(d, dict, "four_methods", path, text); _unknown_keys(d, ("pairs", "seeds"), "four_methods.", path, text)
+    _check_type(d, dict, "four_methods", path, text)
+    _unknown_keys(d, ("pairs", "seeds", "stage1", "stage2"), "four_methods.", path, text)
     whole = [m for m, r in METHOD_RECORDS.items() if r.whole_model]
     if not set(whole) & set(methods): raise _fail(path, text, "four_methods",
                                                   "a four-method subspace needs fine-tuning among the methods; "
@@ -252,8 +253,10 @@ def _check_four(d, methods:list, tasks:dict, path, text)->dict:
     if not pairs: raise _fail(path, text, "four_methods",
                               "needs pairs = { source = [held-out tasks] }, e.g. pairs = { tweets3 = [\"mr\"] }")
     _check_tasks(list(pairs), "four_methods.pairs", path, text, tasks)
+    # stage overrides over [single_task]'s (`Study.stage_config`), kept only where given
+    stages = {s: _check_stage(d[s], s, f"four_methods.{s}.", path, text) for s in ("stage1", "stage2") if s in d}
     return {"pairs": {s: _check_tasks(ts, f"four_methods.pairs.{s}", path, text, tasks) for s, ts in pairs.items()},
-            **({"seeds": d["seeds"]} if "seeds" in d else {})}
+            **({"seeds": d["seeds"]} if "seeds" in d else {}), **stages}
 
 # %% ../nbs/10a_study_checks.ipynb #d01ff16f
 def _check_seeds(sections:dict, seeds:list, path, text):

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['Subspace', 'interpolation_weights', 'eval_points', 'subspace_loss', 'single_task_config', 'multi_task_config',
            'solution_pool', 'task_codes', 'score_points', 'reconstruction_scores', 'reconstruction_error',
-           'SubspaceResult', 'train_subspace', 'save_subspace', 'load_subspace', 'UP_KINDS', 'WEIGHTINGS', 'RECONS',
-           'SubspaceConfig']
+           'SubspaceResult', 'optimizer_groups', 'train_subspace', 'save_subspace', 'load_subspace', 'UP_KINDS',
+           'WEIGHTINGS', 'RECONS', 'SubspaceConfig']
 
 # %% ../nbs/06_subspace.ipynb #e124f937
 from dataclasses import dataclass, asdict, field
@@ -305,6 +305,15 @@ def _subspace_step(bb:Backbone, sub:Subspace, tasks:list, pool:dict, streams:dic
         for k, v in {"loss": loss.item(), **p}.items(): parts[k] = parts.get(k, 0.0) + v / n_groups
     return parts
 
+# %% ../nbs/06_subspace.ipynb #432327d2
+def optimizer_groups(sub:Subspace, # the projections
+                     fastfood_lr:float|None=None, # the Fastfood maps' learning rate; None: the step's lr for all
+                    )->list[dict]: # parameter groups for `train.make_optimizer`
+    "Stage 1's parameter groups: the Fastfood maps' diagonals at `fastfood_lr`, every other weight at the step's lr."
+    ff = {id(p): p for m in sub.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}
+    if fastfood_lr is None or not ff: return [{"params": list(sub.parameters())}]
+    return [{"params": [p for p in sub.parameters() if id(p) not in ff]}, {"params": list(ff.values()), "lr": fastfood_lr}]
+
 # %% ../nbs/06_subspace.ipynb #b71b3f70
 def train_subspace(bb:Backbone, # the frozen backbone
                    tasks, # the training task (single-task setting) or a list of them (multi-task)
@@ -325,7 +334,7 @@ def train_subspace(bb:Backbone, # the frozen backbone
     set_seed(cfg.seed); start = time.perf_counter()
     sub = Subspace(specs, scfg.y, scfg.up, scfg.init_std, seed=cfg.seed,
                    fastfood_above=scfg.fastfood_above).to(bb.device)
-    opt = make_optimizer(list(sub.parameters()), cfg)
+    opt = make_optimizer(optimizer_groups(sub, scfg.fastfood_lr), cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     streams = {t.name: train_batches(bb, t, group, seed=cfg.seed + 1000 * i) for i, t in enumerate(tasks)}
     points = eval_points(len(sub.methods), scfg.n_points, scfg.weighting, cfg.seed)
