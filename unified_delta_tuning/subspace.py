@@ -312,7 +312,8 @@ def optimizer_groups(sub:Subspace, # the projections
     "Stage 1's parameter groups: the Fastfood maps' diagonals at `fastfood_lr`, every other weight at the step's lr."
     ff = {id(p): p for m in sub.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}
     if fastfood_lr is None or not ff: return [{"params": list(sub.parameters())}]
-    return [{"params": [p for p in sub.parameters() if id(p) not in ff]}, {"params": list(ff.values()), "lr": fastfood_lr}]
+    return [{"params": [p for p in sub.parameters() if id(p) not in ff]},
+            {"params": list(ff.values()), "lr": fastfood_lr}]
 
 # %% ../nbs/06_subspace.ipynb #b71b3f70
 def train_subspace(bb:Backbone, # the frozen backbone
