@@ -73,8 +73,14 @@ class Subspace(nn.Module):
         self.up = nn.ModuleDict({s.method: up_(s) for s in specs})
         for s in specs: self.register_buffer(f"init_{s.method}", s.init.detach().clone().float(), persistent=False)
         # drawn from their own seeds
-        drawn = {id(p) for m in self.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}
+        drawn = {id(p) for p in self.fastfood_parameters()}
         _normal_(self, init_std, torch.Generator().manual_seed(seed), skip=drawn)
+
+    def fastfood_parameters(self)->list[nn.Parameter]:
+        "The trainable tensors of the Fastfood maps (their diagonals), each once."
+        return list({id(p): p for m in self.modules() if isinstance(m, (Fastfood, FastfoodDown))
+                     for p in m.parameters()}.values())
+
 
 # %% ../nbs/06_subspace.ipynb #4d4ce655
 @patch(as_prop=True)
@@ -310,10 +316,10 @@ def optimizer_groups(sub:Subspace, # the projections
                      fastfood_lr:float|None=None, # the Fastfood maps' learning rate; None: the step's lr for all
                     )->list[dict]: # parameter groups for `train.make_optimizer`
     "Stage 1's parameter groups: the Fastfood maps' diagonals at `fastfood_lr`, every other weight at the step's lr."
-    ff = {id(p): p for m in sub.modules() if isinstance(m, (Fastfood, FastfoodDown)) for p in m.parameters()}
+    ff = sub.fastfood_parameters()
     if fastfood_lr is None or not ff: return [{"params": list(sub.parameters())}]
-    return [{"params": [p for p in sub.parameters() if id(p) not in ff]},
-            {"params": list(ff.values()), "lr": fastfood_lr}]
+    drawn = {id(p) for p in ff}
+    return [{"params": [p for p in sub.parameters() if id(p) not in drawn]}, {"params": ff, "lr": fastfood_lr}]
 
 # %% ../nbs/06_subspace.ipynb #b71b3f70
 def train_subspace(bb:Backbone, # the frozen backbone
