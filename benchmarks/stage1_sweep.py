@@ -10,8 +10,8 @@ reconstruction error, the best dev score against θ_init's (`init_dev`, written 
 the subspace *converged*: every method's error below 0.5 (`--max-error`) and best dev ≥ θ_init's dev.
 
 How: each configuration is a variant of `studies/default.toml` (`--study`) with `seeds = [42]` and its stage-1 keys
-written into `[multi_task.stage1]` (multi-task) or `[single_task.stage1]` (the four-method subspace is a single-task
-setting: it reads `[stage1]` and `[single_task.stage1]`, `plan._subspace_runs`), saved as
+written into `[multi_task.stage1]` (multi-task) or `[four_methods.stage1]` (the four-method subspace reads `[stage1]`,
+then `[single_task.stage1]`, then `[four_methods.stage1]`: `Study.stage_config(..., "four")`), saved as
 `<runs>/_studies/<name>.toml` and run with `runner.run_study(..., jobs=1, threads=1)` under one runs root (`--runs`,
 default /work/sweep-runs), so each stage-0 run is trained once and copied (hard links) into the other variants by the
 runner's reuse of runs finished in a sibling study. Only the configuration's stage-1 run and the stage-0 runs it reads
@@ -23,6 +23,12 @@ Configurations run one at a time in priority order (the unpublished settings fir
 `benchmarks/stage1_sweep.json` is rewritten after each; a finished run is not run again, so a second call resumes, and
 `--report-only` runs nothing and rereads what is finished. A baseline that was not rerun is reported from the published
 run in `--published` (no `init_dev` there). `--stop-after MIN` starts no configuration after MIN minutes.
+
+The recorded `stage1_sweep.json` was made at its `commit` (d930d80), before `[four_methods.stage1]` existed: the
+four-method variants then sat in `[single_task.stage1]` and the stage-1 notebook read that setting with the multi-task
+`group_size`. To reproduce it, run this script from a checkout of that commit. Run against today's
+`studies/default.toml`, a four-method variant also takes that study's `[four_methods.stage1]` keys it does not set
+(`fastfood_lr = 0.1`); `benchmarks/four_method_stage1.py` is the sweep of that setting.
 
     source .venv/bin/activate && export OMP_NUM_THREADS=1
     PYTHONPATH=. python benchmarks/stage1_sweep.py [--runs /work/sweep-runs] [--stop-after 70] [--only multi|four] [--report-only]
@@ -42,7 +48,7 @@ BASE_LR = 1e-2   # [stage1] lr of studies/default.toml, which both settings inhe
 GRID = [("multi", 1e-3, 10.0, 60), ("multi", 1e-4, 10.0, 60), ("four", 1e-3, 0.1, 60), ("multi", 1e-3, 1.0, 60),
         ("multi", 1e-4, 1.0, 60), ("four", 1e-4, 0.1, 60), ("double", None, None, 120), ("multi", 1e-2, 1.0, 60),
         ("multi", 1e-2, 10.0, 60), ("four", 1e-2, 0.1, 60)]
-TABLE = {"multi": "multi_task.stage1", "four": "single_task.stage1"}
+TABLE = {"multi": "multi_task.stage1", "four": "four_methods.stage1"}
 
 
 def name_of(setting:str, lr:float, ra:float, steps:int)->str:
@@ -146,14 +152,14 @@ def main(argv=None):
                       + " ".join(x for x in (argv if argv is not None else __import__("sys").argv[1:])),
            "study": str(src), "runs_root": str(runs), "seed": 42,
            "rule": f"converged: every method's relative reconstruction error < {a.max_error} and best dev ≥ θ_init's dev (init_dev)",
-           "base_settings": {s: {k: v for k, v in base.stage_config("stage1", "single" if s == "four" else s).items()} for s in TABLE},
+           "base_settings": {s: {k: v for k, v in base.stage_config("stage1", s).items()} for s in TABLE},
            "configurations": [], "stage0": [], "recommended": {}}
     log = runs/"_studies"/"invocations.json"   # every call of this script on this runs root, so the JSON says how its runs were made
     calls = read_json(log) or []
     calls.append({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "argv": list(argv if argv is not None else __import__("sys").argv[1:]), "runs_nothing": a.report_only})
     log.write_text(json.dumps(calls, indent=1) + "\n"); out["invocations"] = calls
-    for s in TABLE: assert base.stage_config("stage1", "single" if s == "four" else s)["lr"] == BASE_LR, f"{s}: lr is not {BASE_LR} in {src}"
+    for s in TABLE: assert base.stage_config("stage1", s)["lr"] == BASE_LR, f"{s}: lr is not {BASE_LR} in {src}"
     rows, s0 = {}, {}
 
     def save():
@@ -167,7 +173,7 @@ def main(argv=None):
         vtext = variant_text(text, setting, lr, ra, steps)
         f = runs/"_studies"/f"{name}.toml"; f.write_text(vtext)
         study = parse_study(vtext, f)
-        cfg1 = study.stage_config("stage1", "single" if setting == "four" else setting)
+        cfg1 = study.stage_config("stage1", setting)
         assert (cfg1["lr"], cfg1["ra"], cfg1["steps"]) == (lr, ra, steps), cfg1
         with stage1_plan(setting) as plan:
             r1 = [r for r in plan(study) if r.step == "stage1"]; assert len(r1) == 1, [r.id for r in r1]
