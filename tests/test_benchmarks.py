@@ -37,3 +37,22 @@ def test_study_variant_sets_the_variant_in_every_stage():
     import tomllib
     assert all(tomllib.loads(mb)[s]["micro_batches"] == 2 for s in ("stage0", "stage1", "stage2"))
     with pytest.raises(ValueError, match="has 2 of the tables"): v.variant(text.replace("[stage1]", "[stage1x]"), "x", "micro_batches")
+
+
+def test_shard_time_sums_a_seeds_runs_and_reads_the_runner_line(tmp_path):
+    st = _load("shard_time")
+    folder = tmp_path/"default"
+    for rid, step, t in (("s0-mr-lora-s45-0123abcd", "stage0", 120.0), ("s0-nyt-lora-s45-89abcdef", "stage0", 180.0),
+                         ("s2-single-mr-nyt-lora-s45-aaaabbbb", "stage2", 60.0), ("s0-mr-lora-s44-ccccdddd", "stage0", 999.0)):
+        (folder/rid).mkdir(parents=True); (folder/rid/"done.json").write_text(json.dumps({"step": step, "wall_time": t}))
+    (folder/"s0-sms-lora-s45-eeeeffff").mkdir()   # a run in flight: no done.json, not counted
+    assert st.shard_times(folder, 45) == {"stage0": {"runs": 2, "total_min": 5.0, "median_s": 150.0},
+                                          "stage2": {"runs": 1, "total_min": 1.0, "median_s": 60.0}}
+    log = tmp_path/"shard.log"
+    log.write_text("study 'default': 153 runs\n100 done now; run time 2h10m in 1h05m wall-clock\n"
+                   "153 done now, 0 reused; run time 3h02m in 1h31m wall-clock. The study: 153 done\n")
+    assert st.runner_line(log)[1] == 91.0
+    log.write_text("40 done now; run time 6m30s in 3m05s wall-clock\n")
+    assert st.runner_line(log)[1] == round(3 + 5 / 60, 1)
+    log.write_text("no summary yet\n")
+    assert st.runner_line(log) == ("", None)
