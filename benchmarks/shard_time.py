@@ -7,7 +7,7 @@ The shard is the seed's runs of `studies/default.toml` (`udt study run studies/d
 `--log` is that command's output, whose last "done now" line gives the wall-clock time the runner measured. What else ran
 on the machine meanwhile (`--conditions`) is written down as told: this script cannot see it.
 """
-import argparse, datetime, json, re, statistics, subprocess
+import argparse, datetime, json, re, shlex, statistics, subprocess
 from pathlib import Path
 
 
@@ -56,7 +56,7 @@ def main(argv=None):
            "run_time_min": round(sum(s["total_min"] for s in per_step.values()), 1),
            "wall_min": wall, "runner_line": line, "per_step": per_step,
            "source": f"{folder}/<run>/done.json wall_time of the seed-{a.seed} runs; {a.log}",
-           "command": "python benchmarks/shard_time.py " + " ".join(argv or __import__("sys").argv[1:])}
+           "command": "python benchmarks/shard_time.py " + shlex.join(argv or __import__("sys").argv[1:])}
     Path(a.out).write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(out, indent=1, ensure_ascii=False))
 
