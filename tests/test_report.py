@@ -149,6 +149,24 @@ def test_a_folder_with_some_shards_says_which_seeds_are_missing(tmp_path):
     assert "missing: 43" in html and "Traceback" not in html
     assert "Against the previously published verdicts" in html and "report-study</code> (an earlier run" in html
 
+def test_publishing_one_shard_beside_others_renders_the_whole_published_report(tmp_path):
+    "Shards run apart: `--publish` merges this folder's runs with the published ones and renders the report from them."
+    from unified_delta_tuning.results import publish_runs, run_seed
+    def shard(seed):   # a runs folder holding one seed's runs of the fixture's study
+        f = tmp_path/f"runs{seed}"/"report-study"; shutil.copytree(FIXTURE, f)
+        for d in list(f.iterdir()):
+            if d.is_dir() and run_seed(d.name) not in (None, seed): shutil.rmtree(d)
+        return f
+    publish_runs(shard(43), tmp_path/"reports"/"report-study")   # seed 43, published from another machine
+    here = shard(42)
+    r = subprocess.run([str(UDT), "report", str(here), "--publish", str(tmp_path/"reports")],
+                       capture_output=True, text=True, env=ENV, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "seeds complete: 42, 43" in r.stdout and "rendered from" in r.stdout, r.stdout
+    assert "missing: 43" in (here/"report.html").read_text()   # this folder's report: its own seed only
+    published = (tmp_path/"reports"/"report-study.html").read_text()
+    assert "missing: 43" not in published and "seeds complete: 42, 43" in published and "Traceback" not in published
+
 def test_the_y_dose_curve_reads_one_folder_per_y(tmp_path):
     "`tools/y_dose.py`: per y and stage, the learned gain over seeds with its interval, and the figure (here on the fixture, twice)."
     spec = importlib.util.spec_from_file_location("udt_tools_y_dose", ROOT/"tools"/"y_dose.py")

@@ -232,14 +232,19 @@ def cmd_report(args:argparse.Namespace, # study, runs, out, publish, no_html
         print(f"\nreport ({out['seconds']:.0f} s): {out['html']}")
         if args.publish:
             dest = Path(args.publish); dest.mkdir(parents=True, exist_ok=True)
-            for kind in ("notebook", "html"): shutil.copyfile(out[kind], dest/f"{folder.name}{out[kind].suffix}")
-            print(f"published: {dest/folder.name}.html and .ipynb")
             # the runs' small artefacts, merged with other shards'
             if (folder/PLAN).is_file() and (dest/folder.name).resolve() != folder.resolve():
                 n = publish_runs(folder, dest/folder.name)
                 note = coverage_note(seed_coverage(dest/folder.name, n['results']), args.study)
                 print(f"published the small artefacts of {n['copied']} run(s) to {dest/folder.name}/ "
                       f"({n['kept']} from other shards kept, {n['removed']} of an earlier plan removed): {note}")
+                if n["kept"]:   # shards run elsewhere: the published report is the whole published folder's
+                    out = render_report(dest/folder.name, Path(out["html"]).parent/"published-report",
+                                        previous=args.previous)
+                    print(f"the published report ({out['seconds']:.0f} s) is rendered from {dest/folder.name}/, "
+                          f"every published shard; the one above holds this folder's runs only")
+            for kind in ("notebook", "html"): shutil.copyfile(out[kind], dest/f"{folder.name}{out[kind].suffix}")
+            print(f"published: {dest/folder.name}.html and .ipynb")
     return tables
 
 # %% ../nbs/16_cli.ipynb #ac3978b0
@@ -288,7 +293,8 @@ def _report_parser(sub):
     rp.add_argument("--out", help="folder for report.ipynb and report.html (default: the study folder)")
     rp.add_argument("--publish",
                     help="also copy them to this folder as <study>.ipynb and <study>.html (e.g. reports/), and merge "
-                    "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'")
+                    "the runs' small artefacts (no vectors) into <folder>/<study>/ beside other shards'; with other "
+                         "shards there, the published report is rendered from that folder")
     rp.add_argument("--no-html", action="store_true", help="print the tables only")
     rp.add_argument("--previous",
                     help="an earlier published run of the study (e.g. reports/default-v3): "
