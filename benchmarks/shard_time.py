@@ -10,15 +10,19 @@ on the machine meanwhile (`--conditions`) is written down as told: this script c
 import argparse, datetime, json, re, shlex, statistics, subprocess
 from pathlib import Path
 
+from unified_delta_tuning.results import run_seed
+
+
+def finished_runs(folder:Path, seed:int)->list[dict]:
+    "The `done.json` records of `seed`'s finished runs in a study folder."
+    return [json.loads((d/"done.json").read_text()) for d in sorted(folder.iterdir())
+            if d.is_dir() and run_seed(d.name) == seed and (d/"done.json").is_file()]
+
 
 def shard_times(folder:Path, seed:int)->dict:
     "Per step: the number of finished runs of `seed`, their total run time (min) and median (s)."
     steps = {}
-    for d in sorted(folder.iterdir()):
-        done = d/"done.json"
-        if not (d.is_dir() and re.search(rf"-s{seed}-[0-9a-f]{{8}}$", d.name) and done.is_file()): continue
-        rec = json.loads(done.read_text())
-        steps.setdefault(rec["step"], []).append(rec["wall_time"])
+    for rec in finished_runs(folder, seed): steps.setdefault(rec["step"], []).append(rec["wall_time"])
     return {s: {"runs": len(t), "total_min": round(sum(t) / 60, 1), "median_s": round(statistics.median(t), 1)}
             for s, t in steps.items()}
 
@@ -42,8 +46,7 @@ def main(argv=None):
     folder = Path(a.runs)/a.study
     per_step = shard_times(folder, a.seed)
     line, wall = runner_line(Path(a.log))
-    commits = sorted({json.loads((d/"done.json").read_text()).get("git_commit", "")[:7] for d in folder.iterdir()
-                      if d.is_dir() and f"-s{a.seed}-" in d.name and (d/"done.json").is_file()})
+    commits = sorted({rec.get("git_commit", "")[:7] for rec in finished_runs(folder, a.seed)})
     out = {"benchmark": "shard_time",
            "what": f"the seed-{a.seed} shard of studies/{a.study}.toml: "
                    f"`udt study run studies/{a.study}.toml --seeds {a.seed} --jobs 2 --threads 1`",
