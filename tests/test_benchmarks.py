@@ -56,3 +56,18 @@ def test_shard_time_sums_a_seeds_runs_and_reads_the_runner_line(tmp_path):
     assert st.runner_line(log)[1] == round(3 + 5 / 60, 1)
     log.write_text("no summary yet\n")
     assert st.runner_line(log) == ("", None)
+
+
+def test_shard_schedule_replays_the_runners_rule():
+    ss = _load("shard_schedule")
+    from unified_delta_tuning.plan import Run
+    # two slots: a (60 s) and b (100 s) start at once; c needs a, the long landscape l needs a, d needs nothing
+    a, b, d = (Run(i, "stage2", {}) for i in "abd")
+    c, l = Run("c", "stage2", {}, ("a",)), Run("l", "landscape", {}, ("a",))
+    s = {"a": 60.0, "b": 100.0, "c": 60.0, "d": 60.0, "l": 300.0}
+    # listed last, l starts at 120 s (c at 60, d at 100) and runs alone from d's end at 160 s to 420 s;
+    # listed before c and d, it starts at 60 s and ends at 360 s, d (160-220 s) beside it
+    assert ss.replay([a, b, c, d, l], s, 2) == {"wall_min": 7.0, "one_slot_idle_at_end_min": round(260 / 60, 1)}
+    assert ss.replay([a, b, l, c, d], s, 2) == {"wall_min": 6.0, "one_slot_idle_at_end_min": round(140 / 60, 1)}
+    assert [r.id for r in ss.landscape_last([l, a, c])] == ["a", "c", "l"]
+    with pytest.raises(ValueError, match="waits on a run not planned"): ss.replay([Run("x", "stage2", {}, ("y",))], s | {"x": 1}, 2)

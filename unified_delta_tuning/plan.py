@@ -273,7 +273,9 @@ def plan_runs(study:Study, # a validated study
             unrelated = ({t: made["single", (other(t),)][0] for t, _ in codes}
                          if setting == "single" and study.controls.get("unrelated") else {})
             controls += _control_runs(study, seed, setting, r1, codes, unrelated)
-    return _check_ids(list(runs0.values()) + s1 + s2 + controls + land)
+    # the landscape before the controls: the runner starts ready runs in this order, and the longest run of a shard
+    # then overlaps the controls instead of running alone at the end (10_study, "what a shard costs")
+    return _check_ids(list(runs0.values()) + s1 + s2 + land + controls)
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (and so `core.set_seed`) takes 0 ≤ seed ≤ 2**32 - 1
 NAME_MAX = 255  # bytes in one folder name on Linux and macOS file systems
