@@ -71,3 +71,20 @@ def test_shard_schedule_replays_the_runners_rule():
     assert ss.replay([a, b, l, c, d], s, 2) == {"wall_min": 6.0, "one_slot_idle_at_end_min": round(140 / 60, 1)}
     assert [r.id for r in ss.landscape_last([l, a, c])] == ["a", "c", "l"]
     with pytest.raises(ValueError, match="waits on a run not planned"): ss.replay([Run("x", "stage2", {}, ("y",))], s | {"x": 1}, 2)
+
+
+def test_stage1_steps_variant_is_the_default_studys_pair_and_seed():
+    s1 = _load("stage1_steps")
+    from unified_delta_tuning.plan import plan_runs
+    from unified_delta_tuning.study import parse_study
+    text = (ROOT/"studies"/"default.toml").read_text()
+    plans = {n: plan_runs(parse_study(s1.variant_text(text, "mr", "nyt", 45, n), ROOT/"studies"/"x.toml")) for n in (60, 120)}
+    steps = lambda runs: sorted(r.step for r in runs)
+    assert steps(plans[60]) == ["stage0"] * 6 + ["stage1"] + ["stage2"] * 3 and steps(plans[120]) == steps(plans[60])
+    # at the study's 60 steps, the published runs' ids: the variant reruns the published subspace
+    published = {p.name for p in (ROOT/"reports"/"default").iterdir()}
+    assert {r.id for r in plans[60]} <= published and "s1-single-mr-s45-6c4c8f76" in {r.id for r in plans[60]}
+    # more steps: the same stage 0, a new stage 1 and the stage-2 runs through it
+    same = {r.id for r in plans[60]} & {r.id for r in plans[120]}
+    assert same == {r.id for r in plans[60] if r.step == "stage0"}
+    assert next(r for r in plans[120] if r.step == "stage1").params["train"]["steps"] == 120
