@@ -19,7 +19,7 @@ is rewritten after each variant, so an interrupted call leaves what finished; a 
     source .venv/bin/activate && export OMP_NUM_THREADS=1
     python benchmarks/stage1_steps.py --runs /work/s1steps [--pair mr nyt] [--seed 45] [--steps 60 120 240]
 """
-import argparse, datetime, json, re, subprocess, sys
+import argparse, datetime, json, platform, re, subprocess, sys
 from pathlib import Path
 
 from unified_delta_tuning.plan import plan_runs
@@ -89,6 +89,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=45)
     p.add_argument("--steps", type=int, nargs="+", default=[60, 120, 240])
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--published", default=str(ROOT/"reports"/"default"),
+                   help="the published study's folder: a variant's stage-1 run with a published id is set beside it")
     a = p.parse_args(argv)
     text, (src, tgt) = Path(a.study).read_text(), a.pair
     root, studies = Path(a.runs), Path(a.runs)/"_studies"
@@ -97,6 +99,9 @@ def main(argv=None):
            "pair": [src, tgt], "seed": a.seed, "study": Path(a.study).name,
            "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                     text=True).stdout.strip(),
+           "machine": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                            if l.startswith("model name")), platform.machine()) if Path("/proc/cpuinfo").is_file()
+                      else platform.machine(),
            "variants": {}}
     for n in a.steps:
         name = name_of(src, a.seed, n)
@@ -105,7 +110,11 @@ def main(argv=None):
         rc = subprocess.run([sys.executable, "-m", "unified_delta_tuning.cli", "study", "run", str(path), "--runs",
                              str(root), "--jobs", str(a.jobs), "--threads", "1", "--progress-every", "0"]).returncode
         runs = plan_runs(parse_study(path.read_text(), path))
-        res["variants"][str(n)] = {"rc": rc, **read_runs(root/name, runs)}
+        res["variants"][str(n)] = got = {"rc": rc, **read_runs(root/name, runs)}
+        if got["stage1"] and (Path(a.published)/got["stage1"]["run"]/"done.json").is_file():   # the published run itself
+            pub = read_runs(Path(a.published), [r for r in runs if r.id == got["stage1"]["run"]])["stage1"]
+            got["published_stage1"] = {**pub, "device": json.loads((Path(a.published)/pub["run"]/"done.json")
+                                                                 .read_text()).get("device")}
         res["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         OUT.write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res["variants"], indent=1))

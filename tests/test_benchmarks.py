@@ -39,6 +39,24 @@ def test_study_variant_sets_the_variant_in_every_stage():
     with pytest.raises(ValueError, match="has 2 of the tables"): v.variant(text.replace("[stage1]", "[stage1x]"), "x", "micro_batches")
 
 
+def test_study_variant_both_settings_and_the_adoption_rule():
+    v = _load("study_variant")
+    both = v.variant((ROOT/"studies"/"default.toml").read_text(), "default-bf16_micro_batches", "bf16_micro_batches")
+    import tomllib
+    d = tomllib.loads(both)
+    assert d["precision"] == "bf16" and all(d[s]["micro_batches"] == 2 for s in ("stage0", "stage1", "stage2"))
+    import pandas as pd
+    # three as-written seeds of two aggregates (SDs 0.1 and 1.0); the variant's seed 44 moves them by 0.05 and 2.0
+    base = pd.DataFrame({42: [0.4, 1.0], 43: [0.5, 2.0], 44: [0.6, 3.0]}, index=["a: gain", "b: gain"])
+    var = pd.DataFrame({44: [0.65, 5.0]}, index=["a: gain", "b: gain"])
+    r = v.seed_changes(base, var, [44])
+    ch = {x["aggregate"]: round(x["change_in_sd"], 6) for x in r["aggregates"]}
+    assert ch == {"a: gain": 0.5, "b: gain": 2.0}, ch
+    assert r["decision"]["adopt"] is False and (r["decision"]["within"], r["decision"]["of"]) == (1, 2)
+    assert v.seed_changes(base, base[[44]], [44])["decision"] | {"rule": ""} == {
+        "rule": "", "max_change_in_sd": 0.0, "median_change_in_sd": 0.0, "within": 2, "of": 2, "adopt": True}
+
+
 def test_shard_time_sums_a_seeds_runs_and_reads_the_runner_line(tmp_path):
     st = _load("shard_time")
     folder = tmp_path/"default"
