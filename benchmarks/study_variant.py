@@ -25,7 +25,8 @@ chains; the as-written arm is the finished folder (nothing runs for it), whose e
 For each per-seed aggregate the report's claims rest on (`per_seed_aggregates`: the normalised gain of each setting,
 stage and subspace, the retention of each transfer, the mean stage-0 score, the landscape's triangle share), the JSON
 has the change on each variant seed and the as-written seeds' SD, and the claims with the variant's seeds in place of
-the as-written ones (`claims_with`). The rule, declared before the first shard ran both ways: the faster setting is
+the as-written ones (`claims_with`); for any whole study, each arm's stage-1 subspaces of the compared seeds
+(`evidence.stage1_health`: formed or not), and the CPU's bf16 instructions (`cpu_bf16`). The rule, declared before the first shard ran both ways: the faster setting is
 adopted for every shard when every aggregate's change is within one between-seed SD and their median is within half
 of one (`ADOPT`).
 """
@@ -44,6 +45,13 @@ VARIANTS = {"bf16": ('precision = "bf16"', None),   # (a top-level line, a line 
             "bf16_micro_batches": ('precision = "bf16"', "micro_batches = 2")}   # both: the faster default issue 25 weighs
 ADOPT = {"max_change_in_sd": 1.0, "median_change_in_sd": 0.5}   # the rule for adopting a variant from one shard
 DONE = ("done", "published")   # a finished run's state in a run folder and in a published one
+
+
+def cpu_bf16(cpuinfo:Path=Path("/proc/cpuinfo"))->list[str]:
+    "This CPU's bf16 instructions (`avx512_bf16`, `amx_bf16`): without them bf16 autocast is emulated, and slower than fp32."
+    try: flags = set(cpuinfo.read_text().split())
+    except OSError: return []
+    return sorted(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def variant(text:str, name:str, kind:str|None)->str:
@@ -178,13 +186,17 @@ def main(argv=None):
     out = {"benchmark": f"{var}_study", "variant": var, "setting": " and ".join(x for x in VARIANTS[var] if x),
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, jobs {a.jobs} × 1 thread", "study": str(a.study),
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores, jobs {a.jobs} × 1 thread", "cpu_bf16": cpu_bf16(),
+           "study": str(a.study),
            "only": a.only, "seeds": a.seeds, "base_folder": a.base_folder, "steps_timed": steps,
            "runs": {k: len(v) for k, v in done.items()}, "run_time_s": wall, "run_time_ratio": wall[var] / wall[base],
            "scores": [{"stage": int(i[0]), "setting": i[1], "subspace": i[2], "train_task": i[3], "task": i[4], "source": i[5], "target": i[6], "seed": int(i[7]),
                        base: r[base], var: r[var], "difference": r["difference"]} for i, r in s.iterrows()],
            "max_abs_score_difference": float(s["difference"].abs().max()), "mean_abs_score_difference": float(s["difference"].abs().mean()),
            "table_cells_difference": cells}
+    if not a.only or a.only == "stage1":   # each stage-1 subspace of the compared seeds under each arm: formed or not
+        from unified_delta_tuning.evidence import stage1_health
+        out["stage1"] = {k: stage1_health(of_seeds(read_results(v))).reset_index().to_dict("records") for k, v in folders.items()}
     if a.seeds and not a.only:   # a shard against the study's every seed: each per-seed aggregate's change in seed SDs
         out["per_seed"] = seed_changes(per_seed_aggregates(folders[base]), per_seed_aggregates(folders[var]), a.seeds)
         with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,7 @@ def test_study_variant_sets_the_variant_in_every_stage():
     with pytest.raises(ValueError, match="has 2 of the tables"): v.variant(text.replace("[stage1]", "[stage1x]"), "x", "micro_batches")
 
 
-def test_study_variant_both_settings_and_the_adoption_rule():
+def test_study_variant_both_settings_and_the_adoption_rule(tmp_path):
     v = _load("study_variant")
     both = v.variant((ROOT/"studies"/"default.toml").read_text(), "default-bf16_micro_batches", "bf16_micro_batches")
     import tomllib
@@ -56,6 +56,11 @@ def test_study_variant_both_settings_and_the_adoption_rule():
     assert v.seed_changes(base, base[[44]], [44])["decision"] | {"rule": ""} == {
         "rule": "", "max_change_in_sd": 0.0, "median_change_in_sd": 0.0, "within": 2, "of": 2, "adopt": True}
 
+    # a CPU's bf16 instructions, from its flags: none on a CPU without them, nothing where /proc/cpuinfo is absent
+    (tmp_path/"with").write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    (tmp_path/"without").write_text("flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert v.cpu_bf16(tmp_path/"with") == ["amx_bf16", "avx512_bf16"] and v.cpu_bf16(tmp_path/"without") == []
+    assert v.cpu_bf16(tmp_path/"absent") == []
 
 def test_shard_time_sums_a_seeds_runs_and_reads_the_runner_line(tmp_path):
     st = _load("shard_time")
