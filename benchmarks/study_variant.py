@@ -26,9 +26,9 @@ For each per-seed aggregate the report's claims rest on (`per_seed_aggregates`: 
 stage and subspace, the retention of each transfer, the mean stage-0 score, the landscape's triangle share), the JSON
 has the change on each variant seed and the as-written seeds' SD, and the claims with the variant's seeds in place of
 the as-written ones (`claims_with`); for any whole study, each arm's stage-1 subspaces of the compared seeds
-(`evidence.stage1_health`: formed or not), and the CPU's bf16 instructions (`cpu_bf16`). The rule, declared before the first shard ran both ways: the faster setting is
-adopted for every shard when every aggregate's change is within one between-seed SD and their median is within half
-of one (`ADOPT`).
+(`evidence.stage1_health`: formed or not), and the CPU's bf16 instructions (`cpu_bf16`). The rule, declared before
+the first shard ran both ways: the faster setting is adopted for every shard when every aggregate's change is within
+one between-seed SD and their median is within half of one (`ADOPT`).
 """
 import argparse, datetime, json, os, platform, re, subprocess, tempfile
 from pathlib import Path
@@ -171,10 +171,8 @@ def main(argv=None):
                 run_study(f, runs_root=a.runs, jobs=a.jobs, threads=1, only=a.only, progress_every=None, seeds=a.seeds)
             folders[arm] = Path(a.runs)/name
     of_seeds = lambda df: df[df.seed.isin(a.seeds)] if a.seeds else df   # compare the variant's seeds only
-    done = {}
-    for k, folder in folders.items():
-        res = of_seeds(read_results(folder))
-        done[k] = res[res.state.isin(DONE) & ((res.step == a.only) if a.only else True)]
+    results = {k: of_seeds(read_results(folder)) for k, folder in folders.items()}   # each arm's runs of the compared seeds
+    done = {k: res[res.state.isin(DONE) & ((res.step == a.only) if a.only else True)] for k, res in results.items()}
     counts = {k: v.step.value_counts() for k, v in done.items()}   # run time over the steps both arms have finished whole
     steps = [st for st in STEPS if counts[arms[0]].get(st, 0) and counts[arms[0]].get(st, 0) == counts[arms[1]].get(st, 0)]
     for k in done: done[k] = done[k][done[k].step.isin(steps)]; wall[k] = float(done[k].wall_time.sum())
@@ -196,7 +194,7 @@ def main(argv=None):
            "table_cells_difference": cells}
     if not a.only or a.only == "stage1":   # each stage-1 subspace of the compared seeds under each arm: formed or not
         from unified_delta_tuning.evidence import stage1_health
-        out["stage1"] = {k: stage1_health(of_seeds(read_results(v))).reset_index().to_dict("records") for k, v in folders.items()}
+        out["stage1"] = {k: stage1_health(res).reset_index().to_dict("records") for k, res in results.items()}
     if a.seeds and not a.only:   # a shard against the study's every seed: each per-seed aggregate's change in seed SDs
         out["per_seed"] = seed_changes(per_seed_aggregates(folders[base]), per_seed_aggregates(folders[var]), a.seeds)
         with tempfile.TemporaryDirectory() as tmp:

@@ -62,6 +62,7 @@ def test_study_variant_both_settings_and_the_adoption_rule(tmp_path):
     assert v.cpu_bf16(tmp_path/"with") == ["amx_bf16", "avx512_bf16"] and v.cpu_bf16(tmp_path/"without") == []
     assert v.cpu_bf16(tmp_path/"absent") == []
 
+
 def test_shard_time_sums_a_seeds_runs_and_reads_the_runner_line(tmp_path):
     st = _load("shard_time")
     folder = tmp_path/"default"
